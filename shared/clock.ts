@@ -79,7 +79,12 @@ export class FakeClock implements Clock {
   }
 
   setTimer(fn: () => void, delayMs: number): Timer {
-    const timer: PendingTimer = { at: this.current + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
+    const timer: PendingTimer = {
+      at: this.current + Math.max(0, delayMs),
+      seq: this.seq++,
+      fn,
+      cancelled: false,
+    };
     this.pending.push(timer);
     return {
       cancel: () => {

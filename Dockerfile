@@ -1,0 +1,21 @@
+# Build: docker build -t service-controller-manager:0.1.0 .
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --omit=optional
+COPY tsconfig.json tsconfig.build.json ./
+COPY cmd cmd
+COPY controllers controllers
+COPY shared shared
+COPY test/envtest test/envtest
+COPY hack/versions.env hack/versions.env
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+
+FROM node:24-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist dist
+USER 65532:65532
+ENTRYPOINT ["node", "dist/cmd/manager.js"]

@@ -1,0 +1,154 @@
+/**
+ * service-controller-manager entry point: flags -> client -> informers -> controllers -> manager.
+ *
+ * Exit codes: 0 after a graceful stop (SIGTERM/SIGINT: stop taking work, finish in-flight syncs),
+ * 1 when leadership was lost or start-up failed, 2 for bad flags.
+ */
+import { hostname } from 'node:os';
+import { CONTROLLERS } from '../controllers/index.ts';
+import { realClock } from '../shared/clock.ts';
+import { type Config, FlagError, parseFlags, selectControllers, usage } from '../shared/config.ts';
+import { Manager } from '../shared/controller/manager.ts';
+import { startServers } from '../shared/health.ts';
+import { InformerFactory } from '../shared/informer/factory.ts';
+import { KubeClient } from '../shared/kube/client.ts';
+import { loadKubeConfig } from '../shared/kube/config.ts';
+import { EventRecorder, KubeEventSink } from '../shared/kube/events.ts';
+import { KubeLeaseStore, LeaderElector } from '../shared/leaderelection.ts';
+import { createLogger, defaultLogFormat, type Logger } from '../shared/log.ts';
+import { createRegistry } from '../shared/metrics.ts';
+import { USER_AGENT, VERSION } from '../shared/version.ts';
+
+export interface MainOptions {
+  argv: readonly string[];
+  /** Aborted to stop; by default SIGTERM and SIGINT abort it. */
+  signal?: AbortSignal;
+  /** Called once the health/metrics servers listen (tests read the ports). */
+  onListening?: (addresses: { metricsAddress?: string; healthAddress?: string }) => void;
+}
+
+export async function main(opts: MainOptions): Promise<number> {
+  let config: Config;
+  try {
+    const parsed = parseFlags(opts.argv);
+    if (parsed.help) {
+      process.stdout.write(usage() + '\n');
+      return 0;
+    }
+    config = parsed.config;
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger({
+    format: config.logFormat === 'auto' ? defaultLogFormat() : config.logFormat,
+    verbosity: config.verbosity,
+  });
+  try {
+    return await runManager(config, log, opts);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    log.error('start-up failed', err);
+    return 1;
+  }
+}
+
+async function runManager(config: Config, log: Logger, opts: MainOptions): Promise<number> {
+  const enabled = selectControllers(config.controllers, CONTROLLERS);
+  const loaded = loadKubeConfig({
+    kubeconfig: config.kubeconfig || undefined,
+    master: config.master || undefined,
+  });
+  const clock = realClock;
+  const registry = createRegistry();
+  const client = new KubeClient(loaded.kubeConfig, {
+    qps: config.kubeApiQps,
+    burst: config.kubeApiBurst,
+    userAgent: USER_AGENT,
+    registry,
+    clock,
+  });
+  const informers = new InformerFactory({ client, clock, log });
+  const events = new EventRecorder({
+    sink: new KubeEventSink(client),
+    component: 'service-controller-manager',
+    clock,
+    log,
+  });
+  const identity = `${hostname()}_${crypto.randomUUID()}`;
+  const leaderElect = config.leaderElect ?? loaded.inCluster;
+  const elector = leaderElect
+    ? new LeaderElector({
+        lockName: config.leaderElectResourceName,
+        lockNamespace: config.leaderElectResourceNamespace,
+        identity,
+        leaseDurationMs: config.leaderElectLeaseDurationMs,
+        renewDeadlineMs: config.leaderElectRenewDeadlineMs,
+        retryPeriodMs: config.leaderElectRetryPeriodMs,
+        clock,
+        store: new KubeLeaseStore(
+          client,
+          config.leaderElectResourceNamespace,
+          config.leaderElectResourceName,
+        ),
+        log,
+      })
+    : undefined;
+  const manager = new Manager({
+    log,
+    clock,
+    informers,
+    elector,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+  });
+  const ctx = { client, informers, events, config, log, registry, clock };
+  for (const desc of CONTROLLERS) {
+    if (enabled.includes(desc.name)) manager.add(desc.create(ctx));
+  }
+
+  const servers = await startServers({
+    metricsBindAddress: config.metricsBindAddress,
+    healthProbeBindAddress: config.healthProbeBindAddress,
+    registry,
+    checks: { healthz: () => [{ name: 'ping' }], readyz: () => manager.readyChecks() },
+  });
+  opts.onListening?.(servers);
+
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log.info('received signal; shutting down gracefully', { signal: sig });
+    stop.abort();
+  };
+  if (opts.signal) opts.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  else {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  log.info('starting service-controller-manager', {
+    version: VERSION,
+    controllers: enabled,
+    server: client.server,
+    config: loaded.source,
+    leaderElect,
+    identity,
+  });
+  const exit = await manager.run(stop.signal);
+  await events.flush();
+  await servers.close();
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  log.info('stopped', { exit });
+  return exit === 'lost-lease' ? 1 : 0;
+}
+
+if (import.meta.main) {
+  // Exit explicitly: idle keep-alive sockets to the API server must not hold the process open.
+  process.exit(await main({ argv: process.argv.slice(2) }));
+}

@@ -1,0 +1,156 @@
+/**
+ * Endpoints reconciler: compares the desired Endpoints of one Service with the cached one and
+ * issues the fewest writes (none when subsets, labels and the capacity annotation already match).
+ *
+ * Errors: an API error is thrown (the controller retries it with backoff); a create refused because
+ * the namespace is terminating is dropped quietly; a cache that still shows a version we replaced
+ * throws StaleCacheError (retried) instead of writing from stale data.
+ */
+import type { V1Endpoints, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { Reconciler, Request } from '../../shared/controller/reconciler.ts';
+import { hasStatusCause, isNotFound, describeError } from '../../shared/kube/errors.ts';
+import type { EventRecorder } from '../../shared/kube/events.ts';
+import { objectKey, serviceSelectorMatches } from '../../shared/kube/labels.ts';
+import type { ReadonlyStore } from '../../shared/informer/store.ts';
+import type { Logger } from '../../shared/log.ts';
+import { StaleCacheTracker } from '../../shared/endpoints/stalecache.ts';
+import { TriggerTimeTracker } from '../../shared/endpoints/triggertime.ts';
+import {
+  desiredEndpoints,
+  formatTriggerTime,
+  labelsEqual,
+  OVER_CAPACITY_ANNOTATION,
+  subsetsEqual,
+  TRIGGER_TIME_ANNOTATION,
+} from './desired.ts';
+
+/** The writes the reconciler may issue; the controller binds it to the API, unit tests record it. */
+export interface EndpointsWriter {
+  create(namespace: string, endpoints: V1Endpoints): Promise<V1Endpoints>;
+  update(namespace: string, endpoints: V1Endpoints): Promise<V1Endpoints>;
+  /** Deletes; resolves also when it does not exist. */
+  delete(namespace: string, name: string): Promise<void>;
+}
+
+export interface EndpointsListers {
+  services: ReadonlyStore<V1Service>;
+  /** Must have the `namespace` index. */
+  pods: ReadonlyStore<V1Pod>;
+  endpoints: ReadonlyStore<V1Endpoints>;
+}
+
+export class EndpointsReconciler implements Reconciler {
+  private readonly listers: EndpointsListers;
+  private readonly writer: EndpointsWriter;
+  private readonly events: EventRecorder | undefined;
+  private readonly log: Logger;
+  private readonly stale = new StaleCacheTracker();
+  private readonly triggerTimes = new TriggerTimeTracker();
+
+  constructor(deps: {
+    listers: EndpointsListers;
+    writer: EndpointsWriter;
+    log: Logger;
+    events?: EventRecorder;
+  }) {
+    this.listers = deps.listers;
+    this.writer = deps.writer;
+    this.log = deps.log;
+    this.events = deps.events;
+  }
+
+  async reconcile({ namespace, name }: Request): Promise<void> {
+    const key = objectKey(namespace, name);
+    const service = this.listers.services.get(key);
+    if (!service) {
+      // Spec 1: the Service is gone, so are its Endpoints (selector-less ones included: they were
+      // created for that Service and upstream deletes them too).
+      // Deleting only what the cache holds saves a 404 DELETE per Service deletion; if our own
+      // create is not in the cache yet, its add event brings the key back here.
+      this.triggerTimes.forget(key);
+      this.stale.forget(key);
+      if (this.listers.endpoints.get(key)) await this.writer.delete(namespace, name);
+      return;
+    }
+    const pods = this.listers.pods
+      .byIndex('namespace', namespace)
+      .filter((p) => serviceSelectorMatches(service.spec?.selector, p.metadata?.labels));
+    const desired = desiredEndpoints(service, pods);
+    if (!desired) return; // ExternalName or selector-less: the user's Endpoints, not ours.
+
+    const current = this.listers.endpoints.get(key);
+    this.stale.check(key, current?.metadata?.resourceVersion);
+    const triggerTime = this.triggerTimes.compute(key, service, pods);
+
+    const currentOver = current?.metadata?.annotations?.[OVER_CAPACITY_ANNOTATION] === 'truncated';
+    if (
+      current &&
+      currentOver === desired.overCapacity &&
+      labelsEqual(current.metadata?.labels ?? {}, desired.labels) &&
+      subsetsEqual(current.subsets ?? [], desired.subsets)
+    ) {
+      return;
+    }
+
+    const annotations: Record<string, string> = { ...(current?.metadata?.annotations ?? {}) };
+    if (triggerTime) annotations[TRIGGER_TIME_ANNOTATION] = formatTriggerTime(triggerTime);
+    if (desired.overCapacity) annotations[OVER_CAPACITY_ANNOTATION] = 'truncated';
+    else delete annotations[OVER_CAPACITY_ANNOTATION];
+
+    const next: V1Endpoints = {
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: {
+        name,
+        namespace,
+        labels: desired.labels,
+        annotations,
+        ...(current ? { resourceVersion: current.metadata?.resourceVersion } : {}),
+      },
+      subsets: desired.subsets,
+    };
+    try {
+      if (current) {
+        await this.writer.update(namespace, next);
+        this.stale.recordReplaced(key, current.metadata?.resourceVersion);
+      } else {
+        await this.writer.create(namespace, next);
+      }
+    } catch (err) {
+      if (!current && hasStatusCause(err, 'NamespaceTerminating')) {
+        this.log
+          .v(2)
+          .info('namespace is terminating; not creating Endpoints', { object: { namespace, name } });
+        return;
+      }
+      const reason = current ? 'FailedToUpdateEndpoint' : 'FailedToCreateEndpoint';
+      this.events?.event(
+        { kind: 'Service', apiVersion: 'v1', namespace, name, uid: service.metadata?.uid },
+        'Warning',
+        reason,
+        `Failed to ${current ? 'update' : 'create'} endpoint ${namespace}/${name}: ${describeError(err)}`,
+      );
+      throw err;
+    }
+  }
+}
+
+/** The API-backed writer. */
+export function apiEndpointsWriter(core: {
+  createNamespacedEndpoints(p: { namespace: string; body: V1Endpoints }): Promise<V1Endpoints>;
+  replaceNamespacedEndpoints(p: { name: string; namespace: string; body: V1Endpoints }): Promise<V1Endpoints>;
+  deleteNamespacedEndpoints(p: { name: string; namespace: string }): Promise<unknown>;
+}): EndpointsWriter {
+  return {
+    create: (namespace, body) => core.createNamespacedEndpoints({ namespace, body }),
+    update: (namespace, body) =>
+      core.replaceNamespacedEndpoints({ name: body.metadata!.name!, namespace, body }),
+    delete: async (namespace, name) => {
+      try {
+        await core.deleteNamespacedEndpoints({ name, namespace });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
+  };
+}

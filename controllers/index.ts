@@ -1,0 +1,16 @@
+/**
+ * The controller registry: name -> factory. `--controllers` selects from these names, which are
+ * kube-controller-manager's names for the same loops, so existing flags carry over.
+ */
+import type { ControllerContext, Runnable } from './context.ts';
+import { ENDPOINTS_CONTROLLER_NAME, newEndpointsController } from './endpoints/controller.ts';
+
+export interface ControllerDescriptor {
+  name: string;
+  enabledByDefault: boolean;
+  create(ctx: ControllerContext): Runnable;
+}
+
+export const CONTROLLERS: readonly ControllerDescriptor[] = [
+  { name: ENDPOINTS_CONTROLLER_NAME, enabledByDefault: true, create: newEndpointsController },
+];

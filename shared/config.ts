@@ -1,0 +1,329 @@
+/**
+ * Flags -> one typed, validated configuration. Names follow kube-controller-manager where the
+ * meaning is the same. A bad value fails at start with a message naming the flag and the accepted
+ * form; nothing is half-applied.
+ */
+
+export class FlagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagError';
+  }
+}
+
+export interface Config {
+  kubeconfig: string;
+  master: string;
+  controllers: string[];
+  leaderElect: boolean | undefined; // undefined: default (on in cluster, off outside)
+  leaderElectLeaseDurationMs: number;
+  leaderElectRenewDeadlineMs: number;
+  leaderElectRetryPeriodMs: number;
+  leaderElectResourceName: string;
+  leaderElectResourceNamespace: string;
+  concurrentEndpointSyncs: number;
+  endpointUpdatesBatchPeriodMs: number;
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  verbosity: number;
+  logFormat: 'json' | 'text' | 'auto';
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  shutdownTimeoutMs: number;
+}
+
+type Kind = 'string' | 'int' | 'float' | 'bool' | 'duration' | 'list';
+
+interface FlagSpec {
+  name: string;
+  kind: Kind;
+  default: string;
+  help: string;
+  /** Extra check on the parsed value; returns an error text (without the flag name) or undefined. */
+  check?: (v: number | string | boolean | string[]) => string | undefined;
+}
+
+const positive = (v: number | string | boolean | string[]): string | undefined =>
+  typeof v === 'number' && v >= 1 ? undefined : 'must be >= 1';
+const nonNegative = (v: number | string | boolean | string[]): string | undefined =>
+  typeof v === 'number' && v >= 0 ? undefined : 'must be >= 0';
+
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'kubeconfig',
+    kind: 'string',
+    default: '',
+    help: 'Path to a kubeconfig. Default: KUBECONFIG, in-cluster, ~/.kube/config.',
+  },
+  { name: 'master', kind: 'string', default: '', help: 'The API server address; overrides the kubeconfig.' },
+  {
+    name: 'controllers',
+    kind: 'list',
+    default: '*',
+    help: "Controllers to run: '*' for all on by default, 'name' to enable, '-name' to disable.",
+  },
+  {
+    name: 'leader-elect',
+    kind: 'bool',
+    default: '',
+    help: 'Elect a leader on a Lease before running controllers. Default: on in cluster, off outside.',
+  },
+  {
+    name: 'leader-elect-lease-duration',
+    kind: 'duration',
+    default: '15s',
+    help: 'Lease duration.',
+    check: positive,
+  },
+  {
+    name: 'leader-elect-renew-deadline',
+    kind: 'duration',
+    default: '10s',
+    help: 'How long the leader retries renewing before it gives up.',
+    check: positive,
+  },
+  {
+    name: 'leader-elect-retry-period',
+    kind: 'duration',
+    default: '2s',
+    help: 'Time between acquire/renew attempts.',
+    check: positive,
+  },
+  {
+    name: 'leader-elect-resource-name',
+    kind: 'string',
+    default: 'service-controller-manager',
+    help: 'Name of the Lease.',
+  },
+  {
+    name: 'leader-elect-resource-namespace',
+    kind: 'string',
+    default: 'kube-system',
+    help: 'Namespace of the Lease.',
+  },
+  {
+    name: 'concurrent-endpoint-syncs',
+    kind: 'int',
+    default: '5',
+    help: 'Endpoints controller workers.',
+    check: positive,
+  },
+  {
+    name: 'endpoint-updates-batch-period',
+    kind: 'duration',
+    default: '0s',
+    help: 'Delay before syncing a Service after a pod change, to batch changes.',
+    check: nonNegative,
+  },
+  {
+    name: 'kube-api-qps',
+    kind: 'float',
+    default: '20',
+    help: 'Client-side requests per second to the API server (<= 0: no limit).',
+  },
+  {
+    name: 'kube-api-burst',
+    kind: 'int',
+    default: '30',
+    help: 'Client-side burst of requests to the API server.',
+    check: positive,
+  },
+  { name: 'v', kind: 'int', default: '0', help: 'Log verbosity (0-10), like klog.', check: nonNegative },
+  {
+    name: 'log-format',
+    kind: 'string',
+    default: 'auto',
+    help: "Log format: 'json', 'text' or 'auto' (text on a terminal, JSON otherwise).",
+    check: (v) =>
+      v === 'json' || v === 'text' || v === 'auto' ? undefined : "must be 'json', 'text' or 'auto'",
+  },
+  {
+    name: 'metrics-bind-address',
+    kind: 'string',
+    default: ':8080',
+    help: "Address of /metrics ('0' disables).",
+  },
+  {
+    name: 'health-probe-bind-address',
+    kind: 'string',
+    default: ':8081',
+    help: "Address of /healthz and /readyz ('0' disables).",
+  },
+  {
+    name: 'shutdown-timeout',
+    kind: 'duration',
+    default: '30s',
+    help: 'How long a graceful shutdown may wait for in-flight syncs.',
+    check: positive,
+  },
+];
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parses a Go duration ("1s", "500ms", "1m30s", "0") into milliseconds; undefined if malformed. */
+export function parseDuration(text: string): number | undefined {
+  if (text === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    consumed = re.lastIndex;
+  }
+  return consumed === text.length && text.length > 0 ? total : undefined;
+}
+
+const FORMS: Record<Kind, string> = {
+  string: 'a string',
+  int: 'a whole number',
+  float: 'a number',
+  bool: 'true or false',
+  duration: "a duration such as '500ms', '1s' or '1m30s'",
+  list: 'a comma-separated list',
+};
+
+function parseValue(spec: FlagSpec, raw: string): number | string | boolean | string[] {
+  const fail = (): never => {
+    throw new FlagError(`invalid value "${raw}" for flag --${spec.name}: expected ${FORMS[spec.kind]}`);
+  };
+  let v: number | string | boolean | string[];
+  switch (spec.kind) {
+    case 'string':
+      v = raw;
+      break;
+    case 'int':
+      if (!/^-?\d+$/.test(raw)) fail();
+      v = Number(raw);
+      break;
+    case 'float':
+      if (!/^-?\d+(\.\d+)?$/.test(raw)) fail();
+      v = Number(raw);
+      break;
+    case 'bool':
+      if (raw !== 'true' && raw !== 'false') fail();
+      v = raw === 'true';
+      break;
+    case 'duration': {
+      const ms = parseDuration(raw);
+      if (ms === undefined) fail();
+      v = ms as number;
+      break;
+    }
+    case 'list':
+      v = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+      break;
+  }
+  const problem = spec.check?.(v);
+  if (problem) throw new FlagError(`invalid value "${raw}" for flag --${spec.name}: ${problem}`);
+  return v;
+}
+
+export interface ParsedArgs {
+  config: Config;
+  help: boolean;
+}
+
+/** Parses argv (without node and script). Accepts `--flag=value`, `--flag value`, and bare `--bool`. */
+export function parseFlags(argv: readonly string[]): ParsedArgs {
+  const byName = new Map(FLAGS.map((f) => [f.name, f]));
+  const raw = new Map<string, string>();
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new FlagError(`unexpected argument "${arg}": flags look like --name=value (see --help)`);
+    const spec = byName.get(m[1]);
+    if (!spec) throw new FlagError(`unknown flag --${m[1]} (see --help)`);
+    let value = m[2];
+    if (value === undefined) {
+      if (spec.kind === 'bool') value = 'true';
+      else if (i + 1 < argv.length) value = argv[++i];
+      else throw new FlagError(`flag --${spec.name} needs a value: ${FORMS[spec.kind]}`);
+    }
+    raw.set(spec.name, value);
+  }
+  const get = (name: string): number | string | boolean | string[] | undefined => {
+    const spec = byName.get(name)!;
+    const text = raw.get(name) ?? spec.default;
+    if (text === '' && spec.kind === 'bool') return undefined;
+    return parseValue(spec, text);
+  };
+  const config: Config = {
+    kubeconfig: get('kubeconfig') as string,
+    master: get('master') as string,
+    controllers: get('controllers') as string[],
+    leaderElect: get('leader-elect') as boolean | undefined,
+    leaderElectLeaseDurationMs: get('leader-elect-lease-duration') as number,
+    leaderElectRenewDeadlineMs: get('leader-elect-renew-deadline') as number,
+    leaderElectRetryPeriodMs: get('leader-elect-retry-period') as number,
+    leaderElectResourceName: get('leader-elect-resource-name') as string,
+    leaderElectResourceNamespace: get('leader-elect-resource-namespace') as string,
+    concurrentEndpointSyncs: get('concurrent-endpoint-syncs') as number,
+    endpointUpdatesBatchPeriodMs: get('endpoint-updates-batch-period') as number,
+    kubeApiQps: get('kube-api-qps') as number,
+    kubeApiBurst: get('kube-api-burst') as number,
+    verbosity: get('v') as number,
+    logFormat: get('log-format') as Config['logFormat'],
+    metricsBindAddress: get('metrics-bind-address') as string,
+    healthProbeBindAddress: get('health-probe-bind-address') as string,
+    shutdownTimeoutMs: get('shutdown-timeout') as number,
+  };
+  if (config.leaderElectRenewDeadlineMs >= config.leaderElectLeaseDurationMs) {
+    throw new FlagError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
+  }
+  return { config, help };
+}
+
+export function usage(): string {
+  const lines = ['Usage: service-controller-manager [flags]', '', 'Flags:'];
+  for (const f of FLAGS) {
+    const def = f.default === '' ? '' : ` (default ${f.default})`;
+    lines.push(`  --${f.name}`.padEnd(40) + `${f.help}${def}`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Resolves `--controllers` against the known names: '*' enables every controller that is on by
+ * default, 'name' enables one, '-name' disables one. Unknown names fail, naming the flag.
+ */
+export function selectControllers(
+  requested: readonly string[],
+  known: readonly { name: string; enabledByDefault: boolean }[],
+): string[] {
+  const names = new Set(known.map((k) => k.name));
+  const enabled = new Set<string>();
+  const disabled = new Set<string>();
+  let star = false;
+  for (const item of requested) {
+    if (item === '*') star = true;
+    else {
+      const neg = item.startsWith('-');
+      const name = neg ? item.slice(1) : item;
+      if (!names.has(name)) {
+        throw new FlagError(
+          `invalid value "${item}" for flag --controllers: known controllers are ${[...names].join(', ')}`,
+        );
+      }
+      (neg ? disabled : enabled).add(name);
+    }
+  }
+  return known
+    .filter((k) => !disabled.has(k.name) && (enabled.has(k.name) || (star && k.enabledByDefault)))
+    .map((k) => k.name);
+}

@@ -1,0 +1,149 @@
+/**
+ * Controller: a rate-limited queue of object keys, N workers, and a Reconciler.
+ *
+ * Guarantees (from the queue): a key is never reconciled by two workers at once; keys added while
+ * queued collapse; a key added while it is being reconciled runs once more afterwards.
+ * Outcomes of one reconcile (see Reconciler): success forgets the key's backoff; `requeueAfterMs`
+ * forgets and re-adds after that delay; an error re-adds with backoff up to `maxRetries`, then the
+ * key is dropped (logged, `onDropped` called); a TerminalError is dropped at once.
+ * `start(signal)` waits for its caches to sync, runs until `signal` aborts, then stops taking
+ * new work and resolves after the in-flight reconciles finish.
+ */
+import type { Registry } from 'prom-client';
+import { type Clock, realClock } from '../clock.ts';
+import { parseKey } from '../kube/labels.ts';
+import { describeError } from '../kube/errors.ts';
+import type { Logger } from '../log.ts';
+import { RateLimitingQueue } from '../workqueue/ratelimiting.ts';
+import type { RateLimiter } from '../workqueue/ratelimiter.ts';
+import { runWorkers } from '../workqueue/workers.ts';
+import { controllerMetrics, type ControllerMetrics } from './metrics.ts';
+import { type Reconciler, TerminalError } from './reconciler.ts';
+
+export interface Syncable {
+  hasSynced(): boolean;
+  waitForSync(signal: AbortSignal): Promise<void>;
+}
+
+export interface ControllerOptions {
+  name: string;
+  workers: number;
+  reconciler: Reconciler;
+  log: Logger;
+  clock?: Clock;
+  registry?: Registry;
+  rateLimiter?: RateLimiter<string>;
+  /** Retries of one key before it is dropped (upstream endpoint controller: 15). */
+  maxRetries?: number;
+  /** Caches that must be synced before the first reconcile. */
+  caches?: readonly Syncable[];
+  /** Called when a key is dropped after too many failures or a terminal error. */
+  onDropped?: (key: string, err: unknown) => void;
+}
+
+export class Controller {
+  readonly name: string;
+  private readonly queue: RateLimitingQueue<string>;
+  private readonly opts: ControllerOptions;
+  private readonly clock: Clock;
+  private readonly metrics: ControllerMetrics | undefined;
+  private readonly maxRetries: number;
+
+  constructor(opts: ControllerOptions) {
+    this.name = opts.name;
+    this.opts = opts;
+    this.clock = opts.clock ?? realClock;
+    this.maxRetries = opts.maxRetries ?? 15;
+    this.metrics = opts.registry ? controllerMetrics(opts.registry) : undefined;
+    this.queue = new RateLimitingQueue<string>({
+      clock: this.clock,
+      rateLimiter: opts.rateLimiter,
+      metrics: opts.registry
+        ? { registry: opts.registry, name: opts.name, controller: opts.name }
+        : undefined,
+    });
+  }
+
+  /** Queues a key ("ns/name") for reconciliation. Safe before `start`. */
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  /** Queues a key after `delayMs` (an earlier pending deadline wins). */
+  enqueueAfter(key: string, delayMs: number): void {
+    if (delayMs > 0) this.queue.addAfter(key, delayMs);
+    else this.queue.add(key);
+  }
+
+  /** Keys waiting (for tests and /debug). */
+  queueLength(): number {
+    return this.queue.len();
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const log = this.opts.log;
+    await Promise.all((this.opts.caches ?? []).map((c) => c.waitForSync(signal)));
+    if (signal.aborted) return;
+    this.metrics?.maxConcurrent.set({ controller: this.name }, this.opts.workers);
+    log.info('starting workers', { workers: this.opts.workers });
+    const stopped = new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    const workers = runWorkers(this.queue, this.opts.workers, (key) => this.processOne(key));
+    await stopped;
+    log.info('stopping: finishing in-flight reconciles');
+    await this.queue.shutDownWithDrain();
+    await workers;
+    log.info('stopped');
+  }
+
+  private async processOne(key: string): Promise<void> {
+    const started = this.clock.now();
+    const labels = { controller: this.name };
+    this.metrics?.active.inc(labels);
+    try {
+      const result = await this.opts.reconciler.reconcile(parseKey(key));
+      this.queue.forget(key);
+      if (result?.requeueAfterMs !== undefined && result.requeueAfterMs >= 0) {
+        this.metrics?.total.inc({ ...labels, result: 'requeue_after' });
+        this.queue.addAfter(key, result.requeueAfterMs);
+      } else {
+        this.metrics?.total.inc({ ...labels, result: 'success' });
+      }
+    } catch (err) {
+      this.handleError(key, err);
+    } finally {
+      this.metrics?.active.dec(labels);
+      this.metrics?.time.observe(labels, (this.clock.now() - started) / 1000);
+    }
+  }
+
+  private handleError(key: string, err: unknown): void {
+    const labels = { controller: this.name };
+    this.metrics?.errors.inc(labels);
+    const ref = parseKey(key);
+    if (err instanceof TerminalError) {
+      this.metrics?.total.inc({ ...labels, result: 'terminal_error' });
+      this.opts.log.error('reconcile failed with a terminal error; dropping', err, { object: ref });
+      this.queue.forget(key);
+      this.opts.onDropped?.(key, err);
+      return;
+    }
+    this.metrics?.total.inc({ ...labels, result: 'error' });
+    const retries = this.queue.numRequeues(key);
+    if (retries < this.maxRetries) {
+      this.opts.log.v(2).info('reconcile failed; retrying with backoff', {
+        object: ref,
+        err: describeError(err),
+        retries,
+      });
+      this.queue.addRateLimited(key);
+      return;
+    }
+    this.opts.log.error(`reconcile failed ${retries + 1} times; dropping the key until it changes`, err, {
+      object: ref,
+    });
+    this.queue.forget(key);
+    this.opts.onDropped?.(key, err);
+  }
+}

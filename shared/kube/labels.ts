@@ -1,0 +1,60 @@
+/**
+ * Label-selector matching and object keys, as the Service controllers need them.
+ *
+ * Contract:
+ * - `serviceSelectorMatches(selector, labels)` is the equality-only map selector of
+ *   `Service.spec.selector`, with the Service meaning of "no selector": an absent or empty selector
+ *   matches NOTHING (a selector-less Service has user-managed Endpoints). A generic label selector
+ *   would match everything instead; that is deliberately not what this function does.
+ * - `objectKey(ns, name)` is client-go's "namespace/name" key ("name" alone when the namespace is
+ *   empty); `parseKey` is its inverse and throws `InvalidKeyError` for anything else.
+ */
+
+/**
+ * True when every `key: value` of a non-empty `selector` is present with the same value in
+ * `labels`. An absent or empty selector matches no object. A selector value of "" requires the
+ * label to exist with an empty value; a missing label never matches.
+ */
+export function serviceSelectorMatches(
+  selector: Readonly<Record<string, string>> | undefined,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
+  if (selector === undefined) return false;
+  const entries = Object.entries(selector);
+  if (entries.length === 0) return false;
+  if (labels === undefined) return false;
+  for (const [key, value] of entries) {
+    if (!Object.hasOwn(labels, key) || labels[key] !== value) return false;
+  }
+  return true;
+}
+
+/** The key of a namespaced object, "ns/name"; cluster-scoped objects (no namespace) use "name". */
+export function objectKey(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+/** The key of an object from its metadata (see `objectKey`). */
+export function keyOf(obj: { metadata?: { namespace?: string; name?: string } }): string {
+  return objectKey(obj.metadata?.namespace, obj.metadata?.name ?? '');
+}
+
+/** A key that is neither "name" nor "namespace/name". */
+export class InvalidKeyError extends Error {
+  readonly key: string;
+
+  constructor(key: string) {
+    super(`invalid object key ${JSON.stringify(key)}: want "name" or "namespace/name"`);
+    this.name = 'InvalidKeyError';
+    this.key = key;
+  }
+}
+
+/** Splits a key made by `objectKey`; a key without "/" has namespace "". */
+export function parseKey(key: string): { namespace: string; name: string } {
+  const parts = key.split('/');
+  if (parts.length === 1 && parts[0] !== '') return { namespace: '', name: key };
+  if (parts.length === 2 && parts[0] !== '' && parts[1] !== '')
+    return { namespace: parts[0], name: parts[1] };
+  throw new InvalidKeyError(key);
+}
