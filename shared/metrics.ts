@@ -4,8 +4,8 @@
  * Every component registers its own metrics on the registry it is handed, never on the global
  * one, so tests can create as many registries as they like.
  */
-import { readFileSync } from 'node:fs';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { VERSION } from './version.ts';
 
 export interface RegistryOptions {
   /** Defaults to the version in package.json. */
@@ -21,32 +21,6 @@ export function createRegistry(opts: RegistryOptions = {}): Registry {
     labelNames: ['version'],
     registers: [registry],
   });
-  buildInfo.set({ version: opts.version ?? packageVersion() }, 1);
+  buildInfo.set({ version: opts.version ?? VERSION }, 1);
   return registry;
-}
-
-let cachedVersion: string | undefined;
-
-/**
- * The `version` of this project's package.json, found from this module's folder upward, so it
- * works from the sources (`shared/`) and from the build (`dist/shared/`). "unknown" if not found.
- */
-export function packageVersion(): string {
-  if (cachedVersion !== undefined) return cachedVersion;
-  cachedVersion = 'unknown';
-  for (const rel of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
-        name?: unknown;
-        version?: unknown;
-      };
-      if (pkg.name === 'service-controller-manager' && typeof pkg.version === 'string') {
-        cachedVersion = pkg.version;
-        break;
-      }
-    } catch {
-      // not there: try the next candidate
-    }
-  }
-  return cachedVersion;
 }

@@ -65,12 +65,15 @@ export class Manager {
         this.opts.log.info('became leader; starting controllers');
         controllersDone = this.runControllers(leaderSignal);
       },
-      onStoppedLeading: () => {
+      // Awaited by the elector before it releases the Lease, so a successor never runs while
+      // our in-flight syncs are still writing.
+      onStoppedLeading: async () => {
         this.leading = false;
         if (!signal.aborted) {
           lost = true;
           this.opts.log.error('leader election lost; stopping');
         }
+        await controllersDone;
       },
     });
     await controllersDone;
