@@ -62,7 +62,9 @@ export function resourceOfPath(path: string): string {
   const segs = path.split('?')[0].split('/').filter(Boolean);
   let i = segs[0] === 'api' ? 2 : segs[0] === 'apis' ? 3 : -1;
   if (i < 0 || i >= segs.length) return 'other';
-  if (segs[i] === 'namespaces' && segs.length > i + 2) i += 2;
+  const namespaceSubresource =
+    segs.length === i + 3 && (segs[i + 2] === 'status' || segs[i + 2] === 'finalize');
+  if (segs[i] === 'namespaces' && segs.length > i + 2 && !namespaceSubresource) i += 2;
   const resource = segs[i];
   const sub = segs[i + 2];
   return sub ? `${resource}/${sub}` : resource;

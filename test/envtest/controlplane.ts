@@ -59,6 +59,21 @@ export interface ControlPlane {
   stopApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port with the same etcd; waits for /readyz. No-op when running. */
   startApiServer(): Promise<void>;
+  /**
+   * Starts one more kube-apiserver on another free port against the same etcd (HA API servers share
+   * etcd), with the same flags, PKI and admin credentials; waits for /readyz. It runs independently
+   * of stopApiServer/startApiServer; stop() of the plane stops it too.
+   */
+  startExtraApiServer(): Promise<ExtraApiServer>;
+}
+
+export interface ExtraApiServer {
+  /** https://127.0.0.1:PORT */
+  readonly url: string;
+  /** An admin KubeConfig (context 'envtest') pointing at this API server. */
+  readonly kubeConfig: KubeConfig;
+  /** SIGTERM, SIGKILL after 10 s; idempotent. */
+  stop(): Promise<void>;
 }
 
 const STOP_GRACE_MS = 10_000;
@@ -400,6 +415,8 @@ class LocalControlPlane implements ControlPlane {
   private etcd: Proc | undefined;
   private apiServer: Proc | undefined;
   private apiServerPort = 0;
+  private readonly extraApiServers = new Set<Proc>();
+  private extraCount = 0;
   private stopping: Promise<void> | undefined;
   private apiOp: Promise<void> = Promise.resolve();
 
@@ -469,11 +486,11 @@ class LocalControlPlane implements ControlPlane {
     }
   }
 
-  private apiServerArgs(): string[] {
+  private apiServerArgs(port: number): string[] {
     const f = this.certs.files;
     const defaults = [
       `--etcd-servers=${this.etcdUrl}`,
-      `--secure-port=${this.apiServerPort}`,
+      `--secure-port=${port}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
       // Endpoints may not hold loopback addresses, so the lease reconciler would fail every 10 s
@@ -496,18 +513,24 @@ class LocalControlPlane implements ControlPlane {
     return mergeArgs(defaults, this.extraApiServerArgs);
   }
 
-  private async runApiServer(timeoutMs: number): Promise<void> {
+  /** Spawns kube-apiserver on `port`, hands the Proc to `track` (so stop() can reach it), waits for /readyz. */
+  private async runApiServer(
+    timeoutMs: number,
+    port = this.apiServerPort,
+    name = 'kube-apiserver',
+    track: (proc: Proc) => void = (proc) => (this.apiServer = proc),
+  ): Promise<Proc> {
     this.checkNotStopped();
     const proc = new Proc(
-      'kube-apiserver',
+      name,
       this.assets.kubeApiServer,
-      this.apiServerArgs(),
-      path.join(this.dir, 'kube-apiserver.log'),
+      this.apiServerArgs(port),
+      path.join(this.dir, `${name}.log`),
       this.echo,
     );
-    this.apiServer = proc;
+    track(proc);
     const tls = { ca: this.certs.caCertPem, cert: this.certs.adminCertPem, key: this.certs.adminKeyPem };
-    const url = `https://127.0.0.1:${this.apiServerPort}/readyz`;
+    const url = `https://127.0.0.1:${port}/readyz`;
     try {
       await waitUntil(proc, 'ready (/readyz)', timeoutMs, async () => {
         const r = await httpsGet(url, tls, 5000);
@@ -520,6 +543,7 @@ class LocalControlPlane implements ControlPlane {
       await proc.stop();
       throw err;
     }
+    return proc;
   }
 
   async startFirstApiServer(): Promise<void> {
@@ -561,9 +585,39 @@ class LocalControlPlane implements ControlPlane {
     });
   }
 
+  async startExtraApiServer(): Promise<ExtraApiServer> {
+    const name = `kube-apiserver-extra-${++this.extraCount}`;
+    for (let attempt = 1; ; attempt++) {
+      const [port] = await freePorts(1);
+      let proc: Proc;
+      try {
+        proc = await this.runApiServer(this.startTimeoutMs, port, name, (p) => this.extraApiServers.add(p));
+      } catch (err) {
+        if (err instanceof StartError && err.addressInUse && attempt < PORT_RETRIES) continue;
+        throw err;
+      }
+      const url = `https://127.0.0.1:${port}`;
+      const kubeconfigPath = path.join(this.dir, `${name}.kubeconfig`);
+      writeKubeconfig(kubeconfigPath, url, this.certs);
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(kubeconfigPath);
+      return {
+        url,
+        kubeConfig,
+        stop: async () => {
+          await proc.stop();
+          this.extraApiServers.delete(proc);
+        },
+      };
+    }
+  }
+
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       try {
+        const extras = [...this.extraApiServers];
+        this.extraApiServers.clear();
+        await Promise.all(extras.map((p) => p.stop()));
         const api = this.apiServer;
         this.apiServer = undefined;
         if (api) await api.stop();

@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { FlagError, parseDuration, parseFlags, selectControllers } from '../../shared/config.ts';
+
+function flagError(fn: () => unknown): FlagError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof FlagError) return err;
+    throw err;
+  }
+  throw new Error('expected a FlagError');
+}
+
+const KNOWN = [
+  { name: 'endpoint', enabledByDefault: true },
+  { name: 'endpointslice', enabledByDefault: true },
+  { name: 'service-lb', enabledByDefault: false },
+];
+
+describe('parseFlags', () => {
+  it('uses the defaults when no flag is given', () => {
+    const { config, help } = parseFlags([]);
+    expect(help).to.equal(false);
+    expect(config.concurrentEndpointSyncs).to.equal(5);
+    expect(config.kubeApiQps).to.equal(20);
+    expect(config.kubeApiBurst).to.equal(30);
+    expect(config.endpointUpdatesBatchPeriodMs).to.equal(0);
+    expect(config.controllers).to.deep.equal(['*']);
+    expect(config.leaderElect).to.equal(undefined);
+    expect(config.leaderElectLeaseDurationMs).to.equal(15_000);
+    expect(config.leaderElectRenewDeadlineMs).to.equal(10_000);
+    expect(config.leaderElectRetryPeriodMs).to.equal(2_000);
+  });
+
+  it('accepts --flag=value and --flag value', () => {
+    const { config } = parseFlags([
+      '--concurrent-endpoint-syncs=8',
+      '--kube-api-qps',
+      '50.5',
+      '--leader-elect',
+    ]);
+    expect(config.concurrentEndpointSyncs).to.equal(8);
+    expect(config.kubeApiQps).to.equal(50.5);
+    expect(config.leaderElect).to.equal(true);
+  });
+
+  it('parses durations such as 500ms and 1m30s', () => {
+    const { config } = parseFlags(['--endpoint-updates-batch-period=500ms', '--shutdown-timeout', '1m30s']);
+    expect(config.endpointUpdatesBatchPeriodMs).to.equal(500);
+    expect(config.shutdownTimeoutMs).to.equal(90_000);
+    expect(parseDuration('1h2m3.5s')).to.equal(3_723_500);
+    expect(parseDuration('10')).to.equal(undefined);
+  });
+
+  it('a bad int, duration or bool throws a FlagError naming the flag and the accepted form', () => {
+    expect(flagError(() => parseFlags(['--concurrent-endpoint-syncs=five'])).message).to.equal(
+      'invalid value "five" for flag --concurrent-endpoint-syncs: expected a whole number',
+    );
+    expect(flagError(() => parseFlags(['--shutdown-timeout=10'])).message).to.equal(
+      `invalid value "10" for flag --shutdown-timeout: expected a duration such as '500ms', '1s' or '1m30s'`,
+    );
+    expect(flagError(() => parseFlags(['--leader-elect=yes'])).message).to.equal(
+      'invalid value "yes" for flag --leader-elect: expected true or false',
+    );
+    expect(flagError(() => parseFlags(['--concurrent-endpoint-syncs=0'])).message).to.equal(
+      'invalid value "0" for flag --concurrent-endpoint-syncs: must be >= 1',
+    );
+  });
+
+  it('rejects an unknown flag and a missing value', () => {
+    expect(flagError(() => parseFlags(['--no-such-flag=1'])).message).to.equal(
+      'unknown flag --no-such-flag (see --help)',
+    );
+    expect(flagError(() => parseFlags(['--kube-api-burst'])).message).to.equal(
+      'flag --kube-api-burst needs a value: a whole number',
+    );
+  });
+
+  it('rejects a renew deadline not shorter than the lease duration', () => {
+    expect(
+      flagError(() => parseFlags(['--leader-elect-lease-duration=10s', '--leader-elect-renew-deadline=10s']))
+        .message,
+    ).to.equal('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
+    expect(
+      parseFlags(['--leader-elect-lease-duration=10s', '--leader-elect-renew-deadline=9s']).config
+        .leaderElectRenewDeadlineMs,
+    ).to.equal(9_000);
+  });
+});
+
+describe('selectControllers', () => {
+  it("'*' enables every controller that is on by default", () => {
+    expect(selectControllers(['*'], KNOWN)).to.deep.equal(['endpoint', 'endpointslice']);
+  });
+
+  it("'-name' disables one and 'name' enables one that is off by default", () => {
+    expect(selectControllers(['*', '-endpoint'], KNOWN)).to.deep.equal(['endpointslice']);
+    expect(selectControllers(['*', 'service-lb'], KNOWN)).to.deep.equal([
+      'endpoint',
+      'endpointslice',
+      'service-lb',
+    ]);
+    expect(selectControllers(['endpoint'], KNOWN)).to.deep.equal(['endpoint']);
+  });
+
+  it('an unknown name throws a FlagError naming --controllers', () => {
+    expect(flagError(() => selectControllers(['*', '-bogus'], KNOWN)).message).to.equal(
+      'invalid value "-bogus" for flag --controllers: known controllers are endpoint, endpointslice, service-lb',
+    );
+  });
+});
