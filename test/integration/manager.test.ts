@@ -1,6 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import {
+  CoordinationV1Api,
+  KubernetesObjectApi,
+  loadAllYaml,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { startControlPlane, freePorts, type ControlPlane } from '../envtest/controlplane.ts';
 import { createNamespace } from '../envtest/namespaces.ts';
 import { setPodStatus } from '../envtest/pods.ts';
@@ -114,5 +120,25 @@ describe('the manager as a process', function () {
       namespace: 'kube-system',
     });
     expect(released.spec!.holderIdentity ?? '').to.equal('');
+  });
+
+  it('the manifests are accepted by the API server (namespace created, the rest as a server-side dry run)', async () => {
+    const api = KubernetesObjectApi.makeApiClient(cp.kubeConfig);
+    const kustomization = readFileSync(`${REPO}manifests/kustomization.yaml`, 'utf8');
+    const files = [...kustomization.matchAll(/^\s+- (\S+\.yaml)$/gm)].map((m) => m[1]);
+    expect(files).to.deep.equal(['namespace.yaml', 'rbac.yaml', 'deployment.yaml']);
+    const created: string[] = [];
+    for (const file of files) {
+      for (const obj of loadAllYaml(readFileSync(`${REPO}manifests/${file}`, 'utf8')) as KubernetesObject[]) {
+        await api.create(obj, undefined, obj.kind === 'Namespace' ? undefined : 'All');
+        created.push(`${obj.kind}/${obj.metadata!.name}`);
+      }
+    }
+    expect(created).to.include.members([
+      'Namespace/service-controller-manager',
+      'ServiceAccount/service-controller-manager',
+      'ClusterRole/service-controller-manager',
+      'Deployment/service-controller-manager',
+    ]);
   });
 });
