@@ -138,30 +138,6 @@ export function labelsEqual(
   return left.every(([key, value]) => Object.hasOwn(right, key) && right[key] === value);
 }
 
-/** The `lastTransitionTime` of the pod's Ready condition, if it has one. */
-export function podReadyTransitionTime(pod: V1Pod): Date | undefined {
-  const condition = pod.status?.conditions?.find((c) => c.type === 'Ready');
-  // Typed as Date, but objects built from raw JSON may still hold the string form.
-  const time: unknown = condition?.lastTransitionTime;
-  if (time instanceof Date) return Number.isNaN(time.getTime()) ? undefined : time;
-  if (typeof time === 'string') {
-    const parsed = new Date(time);
-    return Number.isNaN(parsed.getTime()) ? undefined : parsed;
-  }
-  return undefined;
-}
-
-/**
- * `date` in UTC as Go's `time.RFC3339Nano` prints it: fractional seconds with trailing zeros
- * trimmed, and no fraction at all when it is zero ("2026-01-02T03:04:05Z", "...05.12Z").
- */
-export function formatTriggerTime(date: Date): string {
-  const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  const dot = iso.lastIndexOf('.');
-  const fraction = iso.slice(dot + 1, -1).replace(/0+$/, '');
-  return fraction === '' ? `${iso.slice(0, dot)}Z` : `${iso.slice(0, dot)}.${fraction}Z`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Pod selection and address building
 

@@ -14,10 +14,9 @@ import { objectKey, serviceSelectorMatches } from '../../shared/kube/labels.ts';
 import type { ReadonlyStore } from '../../shared/informer/store.ts';
 import type { Logger } from '../../shared/log.ts';
 import { StaleCacheTracker } from '../../shared/endpoints/stalecache.ts';
-import { TriggerTimeTracker } from '../../shared/endpoints/triggertime.ts';
+import { formatTriggerTime, TriggerTimeTracker } from '../../shared/endpoints/triggertime.ts';
 import {
   desiredEndpoints,
-  formatTriggerTime,
   labelsEqual,
   OVER_CAPACITY_ANNOTATION,
   subsetsEqual,

@@ -15,10 +15,28 @@ interface ServiceState {
   podTimes: Map<string, number>;
 }
 
-function podTriggerTime(pod: V1Pod): number | undefined {
-  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
-  const t = ready?.lastTransitionTime;
-  return t ? new Date(t).getTime() : undefined;
+/** The `lastTransitionTime` of the pod's Ready condition, if it has one. */
+export function podReadyTransitionTime(pod: V1Pod): Date | undefined {
+  const condition = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  // Typed as Date, but objects built from raw JSON may still hold the string form.
+  const time: unknown = condition?.lastTransitionTime;
+  if (time instanceof Date) return Number.isNaN(time.getTime()) ? undefined : time;
+  if (typeof time === 'string') {
+    const parsed = new Date(time);
+    return Number.isNaN(parsed.getTime()) ? undefined : parsed;
+  }
+  return undefined;
+}
+
+/**
+ * `date` in UTC as Go's `time.RFC3339Nano` prints it: fractional seconds with trailing zeros
+ * trimmed, and no fraction at all when it is zero ("2026-01-02T03:04:05Z", "...05.12Z").
+ */
+export function formatTriggerTime(date: Date): string {
+  const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
+  const dot = iso.lastIndexOf('.');
+  const fraction = iso.slice(dot + 1, -1).replace(/0+$/, '');
+  return fraction === '' ? `${iso.slice(0, dot)}Z` : `${iso.slice(0, dot)}.${fraction}Z`;
 }
 
 export class TriggerTimeTracker {
@@ -36,7 +54,7 @@ export class TriggerTimeTracker {
     if (!prev || prev.serviceTime !== serviceTime) consider(serviceTime);
     const podTimes = new Map<string, number>();
     for (const pod of pods) {
-      const t = podTriggerTime(pod);
+      const t = podReadyTransitionTime(pod)?.getTime();
       const name = pod.metadata?.name ?? '';
       if (t === undefined) continue;
       podTimes.set(name, t);

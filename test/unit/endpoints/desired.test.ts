@@ -11,16 +11,15 @@ import type {
 } from '@kubernetes/client-node';
 import {
   desiredEndpoints,
-  formatTriggerTime,
   HEADLESS_LABEL,
   labelsEqual,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   MAX_ENDPOINTS_ADDRESSES,
-  podReadyTransitionTime,
   subsetsEqual,
   type DesiredEndpoints,
 } from '../../../controllers/endpoints/desired.ts';
+import { formatTriggerTime, podReadyTransitionTime } from '../../../shared/endpoints/triggertime.ts';
 import { objectKey, parseKey } from '../../../shared/kube/labels.ts';
 
 // Fixtures. Defaults follow the spec: Service s in namespace n, selector app=a, port 80 -> 8080/TCP.
