@@ -4,6 +4,7 @@
  */
 import type { ControllerContext, Runnable } from './context.ts';
 import { ENDPOINTS_CONTROLLER_NAME, newEndpointsController } from './endpoints/controller.ts';
+import { ENDPOINTSLICE_CONTROLLER_NAME, newEndpointSliceController } from './endpointslice/controller.ts';
 
 export interface ControllerDescriptor {
   name: string;
@@ -13,4 +14,5 @@ export interface ControllerDescriptor {
 
 export const CONTROLLERS: readonly ControllerDescriptor[] = [
   { name: ENDPOINTS_CONTROLLER_NAME, enabledByDefault: true, create: newEndpointsController },
+  { name: ENDPOINTSLICE_CONTROLLER_NAME, enabledByDefault: true, create: newEndpointSliceController },
 ];

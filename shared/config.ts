@@ -23,6 +23,12 @@ export interface Config {
   leaderElectResourceNamespace: string;
   concurrentEndpointSyncs: number;
   endpointUpdatesBatchPeriodMs: number;
+  concurrentServiceEndpointSyncs: number;
+  maxEndpointsPerSlice: number;
+  endpointSliceUpdatesBatchPeriodMs: number;
+  mirroringConcurrentServiceEndpointSyncs: number;
+  mirroringMaxEndpointsPerSubset: number;
+  mirroringEndpointSliceUpdatesBatchPeriodMs: number;
   kubeApiQps: number;
   kubeApiBurst: number;
   verbosity: number;
@@ -45,6 +51,10 @@ interface FlagSpec {
 
 const positive = (v: number | string | boolean | string[]): string | undefined =>
   typeof v === 'number' && v >= 1 ? undefined : 'must be >= 1';
+const between =
+  (min: number, max: number) =>
+  (v: number | string | boolean | string[]): string | undefined =>
+    typeof v === 'number' && v >= min && v <= max ? undefined : `must be between ${min} and ${max}`;
 const nonNegative = (v: number | string | boolean | string[]): string | undefined =>
   typeof v === 'number' && v >= 0 ? undefined : 'must be >= 0';
 
@@ -113,6 +123,48 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: 'duration',
     default: '0s',
     help: 'Delay before syncing a Service after a pod change, to batch changes.',
+    check: nonNegative,
+  },
+  {
+    name: 'concurrent-service-endpoint-syncs',
+    kind: 'int',
+    default: '5',
+    help: 'EndpointSlice controller workers (1-50).',
+    check: between(1, 50),
+  },
+  {
+    name: 'max-endpoints-per-slice',
+    kind: 'int',
+    default: '100',
+    help: 'Most endpoints one EndpointSlice holds (1-1000).',
+    check: between(1, 1000),
+  },
+  {
+    name: 'endpointslice-updates-batch-period',
+    kind: 'duration',
+    default: '0s',
+    help: "Delay before syncing a Service's EndpointSlices after a pod change, to batch changes.",
+    check: nonNegative,
+  },
+  {
+    name: 'mirroring-concurrent-service-endpoint-syncs',
+    kind: 'int',
+    default: '5',
+    help: 'EndpointSlice mirroring controller workers (1-50).',
+    check: between(1, 50),
+  },
+  {
+    name: 'mirroring-max-endpoints-per-subset',
+    kind: 'int',
+    default: '1000',
+    help: 'Most addresses mirrored from one Endpoints subset (1-1000).',
+    check: between(1, 1000),
+  },
+  {
+    name: 'mirroring-endpointslice-updates-batch-period',
+    kind: 'duration',
+    default: '0s',
+    help: 'Delay before mirroring an Endpoints change, to batch changes.',
     check: nonNegative,
   },
   {
@@ -275,6 +327,12 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
     leaderElectResourceNamespace: get('leader-elect-resource-namespace') as string,
     concurrentEndpointSyncs: get('concurrent-endpoint-syncs') as number,
     endpointUpdatesBatchPeriodMs: get('endpoint-updates-batch-period') as number,
+    concurrentServiceEndpointSyncs: get('concurrent-service-endpoint-syncs') as number,
+    maxEndpointsPerSlice: get('max-endpoints-per-slice') as number,
+    endpointSliceUpdatesBatchPeriodMs: get('endpointslice-updates-batch-period') as number,
+    mirroringConcurrentServiceEndpointSyncs: get('mirroring-concurrent-service-endpoint-syncs') as number,
+    mirroringMaxEndpointsPerSubset: get('mirroring-max-endpoints-per-subset') as number,
+    mirroringEndpointSliceUpdatesBatchPeriodMs: get('mirroring-endpointslice-updates-batch-period') as number,
     kubeApiQps: get('kube-api-qps') as number,
     kubeApiBurst: get('kube-api-burst') as number,
     verbosity: get('v') as number,

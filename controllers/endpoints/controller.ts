@@ -15,7 +15,7 @@ import { endpointsResource, podResource, serviceResource } from '../../shared/in
 import { describeError } from '../../shared/kube/errors.ts';
 import type { ControllerContext } from '../context.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './desired.ts';
-import { servicesSelectingPod, servicesToSyncOnPodUpdate } from './predicates.ts';
+import { servicesSelectingPod, servicesToSyncOnPodUpdate } from '../../shared/endpoints/predicates.ts';
 import { apiEndpointsWriter, EndpointsReconciler } from './reconciler.ts';
 
 export const ENDPOINTS_CONTROLLER_NAME = 'endpoint';

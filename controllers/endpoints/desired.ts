@@ -27,6 +27,13 @@ import type {
 import { isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { serviceSelectorMatches } from '../../shared/kube/labels.ts';
+import {
+  findPort,
+  isPodReady,
+  podIPList,
+  shouldPodBeInEndpoints,
+  shouldSetHostname,
+} from '../../shared/endpoints/pods.ts';
 
 /** Label put on every Endpoints this controller writes. */
 export const MANAGED_BY_LABEL = 'endpoints.kubernetes.io/managed-by';
@@ -127,48 +134,10 @@ export function subsetsEqual(
   return left.every((subset, i) => compareSubsets(subset, right[i]) === 0);
 }
 
-/** Equality of two label maps; an absent map equals an empty one. */
-export function labelsEqual(
-  a: Readonly<Record<string, string>> | undefined,
-  b: Readonly<Record<string, string>> | undefined,
-): boolean {
-  const left = Object.entries(a ?? {});
-  const right = b ?? {};
-  if (left.length !== Object.keys(right).length) return false;
-  return left.every(([key, value]) => Object.hasOwn(right, key) && right[key] === value);
-}
+export { labelsEqual } from '../../shared/kube/labels.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Pod selection and address building
-
-/** Whether the pod's Ready condition is True. */
-export function isPodReady(pod: V1Pod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-
-function isPodTerminal(pod: V1Pod): boolean {
-  const phase = pod.status?.phase;
-  return phase === 'Succeeded' || phase === 'Failed';
-}
-
-/**
- * Terminal pods and pods without an IP never appear; pods being deleted appear only when the
- * Service publishes not-ready addresses.
- */
-export function shouldPodBeInEndpoints(pod: V1Pod, includeTerminating: boolean): boolean {
-  if (isPodTerminal(pod)) return false;
-  if (podIPList(pod).length === 0) return false;
-  if (!includeTerminating && pod.metadata?.deletionTimestamp != null) return false;
-  return true;
-}
-
-/** `status.podIPs`, or `[status.podIP]` from a server that predates `podIPs`. */
-export function podIPList(pod: V1Pod): string[] {
-  const ips = (pod.status?.podIPs ?? []).map((p) => p.ip).filter((ip) => ip !== undefined && ip !== '');
-  if (ips.length > 0) return ips;
-  const single = pod.status?.podIP;
-  return single ? [single] : [];
-}
 
 /** True for an IPv6 address that is not an IPv4-mapped one (Go's `To4() == nil`). */
 function isIPv6String(ip: string | undefined): boolean {
@@ -206,40 +175,13 @@ function endpointAddress(service: V1Service, pod: V1Pod, ip: string): V1Endpoint
   if (meta.name) targetRef.name = meta.name;
   if (meta.uid) targetRef.uid = meta.uid;
   const address: V1EndpointAddress = { ip };
-  const hostname = pod.spec?.hostname;
-  if (
-    hostname !== undefined &&
-    hostname !== '' &&
-    pod.spec?.subdomain === service.metadata?.name &&
-    (meta.namespace ?? '') === (service.metadata?.namespace ?? '')
-  ) {
-    address.hostname = hostname;
-  }
+  if (shouldSetHostname(pod, service)) address.hostname = pod.spec?.hostname;
   // kube-controller-manager always sets nodeName, even to "", which the API server rejects as an
   // invalid node name; a pod that has an IP but no node (only possible without a scheduler/kubelet)
   // would block the whole Service. We omit an empty nodeName instead.
   if (pod.spec?.nodeName) address.nodeName = pod.spec.nodeName;
   address.targetRef = targetRef;
   return address;
-}
-
-/**
- * The container port a Service port targets on this pod: a number is used as is (an absent
- * targetPort means the Service port); a name is the first port with that name and the Service
- * port's protocol, over regular containers then restartable (sidecar) init containers. An absent
- * protocol is TCP on both sides, as the API server defaults it.
- */
-export function findPort(pod: V1Pod, servicePort: V1ServicePort): number | undefined {
-  const target = servicePort.targetPort ?? servicePort.port;
-  if (typeof target === 'number') return target;
-  const protocol = servicePort.protocol ?? 'TCP';
-  const sidecars = (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
-  for (const container of [...(pod.spec?.containers ?? []), ...sidecars]) {
-    for (const port of container.ports ?? []) {
-      if (port.name === target && (port.protocol ?? 'TCP') === protocol) return port.containerPort;
-    }
-  }
-  return undefined;
 }
 
 function endpointPort(servicePort: V1ServicePort, port: number): CoreV1EndpointPort {

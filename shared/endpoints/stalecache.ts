@@ -8,8 +8,8 @@
  * The record is cleared once the cache shows any other version (or nothing, after a delete).
  */
 export class StaleCacheError extends Error {
-  constructor(key: string, rv: string) {
-    super(`the cache still holds ${key} at resourceVersion ${rv}, which we already replaced; retrying`);
+  constructor(message: string) {
+    super(message);
     this.name = 'StaleCacheError';
   }
 }
@@ -26,7 +26,10 @@ export class StaleCacheTracker {
   check(key: string, cachedResourceVersion: string | undefined): void {
     const old = this.replaced.get(key);
     if (old === undefined) return;
-    if (cachedResourceVersion === old) throw new StaleCacheError(key, old);
+    if (cachedResourceVersion === old)
+      throw new StaleCacheError(
+        `the cache still holds ${key} at resourceVersion ${old}, which we already replaced; retrying`,
+      );
     this.replaced.delete(key);
   }
 

@@ -100,7 +100,10 @@ export const endpointSliceResource: ResourceType<V1EndpointSlice> = {
   namespaced: true,
 };
 
-/** Nodes: only labels (zone) and name matter to us; status (images, conditions) is large. */
+/**
+ * Nodes: labels (zone, control-plane role), the Ready condition and allocatable CPU (topology
+ * hints) matter to us; the rest of the status (images, other conditions, addresses) is large.
+ */
 export const nodeResource: ResourceType<V1Node> = {
   kind: 'Node',
   listPath: '/api/v1/nodes',
@@ -108,7 +111,15 @@ export const nodeResource: ResourceType<V1Node> = {
   namespaced: false,
   trim: (raw) => {
     dropKeys(raw.metadata, ['annotations']);
-    delete raw.status;
+    const status = raw.status as Raw | undefined;
+    if (status === undefined || status === null) return;
+    const cpu = (status.allocatable as Raw | undefined)?.cpu;
+    const conditions = Array.isArray(status.conditions) ? (status.conditions as Raw[]) : [];
+    const ready = conditions.find((c) => c.type === 'Ready');
+    raw.status = {
+      ...(cpu === undefined ? {} : { allocatable: { cpu } }),
+      ...(ready === undefined ? {} : { conditions: [{ type: 'Ready', status: ready.status }] }),
+    };
   },
 };
 

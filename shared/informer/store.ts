@@ -32,10 +32,16 @@ export class Store<T extends KubernetesObject> implements ReadonlyStore<T> {
     this.addIndexers({ [NAMESPACE_INDEX]: namespaceIndex, ...indexers });
   }
 
-  /** Adds indexes; existing items are indexed at once. */
+  /**
+   * Adds indexes; existing items are indexed at once. Adding the same function under the same
+   * name again is a no-op (two controllers sharing an informer may both ask for an index); a
+   * different function under an existing name is an error.
+   */
   addIndexers(indexers: Record<string, IndexFunc<T>>): void {
     for (const [name, fn] of Object.entries(indexers)) {
-      if (this.indexers.has(name)) throw new Error(`index ${name} already exists`);
+      const existing = this.indexers.get(name);
+      if (existing === fn) continue;
+      if (existing) throw new Error(`index ${name} already exists`);
       this.indexers.set(name, fn);
       const index = new Map<string, Set<string>>();
       this.indices.set(name, index);

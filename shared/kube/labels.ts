@@ -58,3 +58,14 @@ export function parseKey(key: string): { namespace: string; name: string } {
     return { namespace: parts[0], name: parts[1] };
   throw new InvalidKeyError(key);
 }
+
+/** Equality of two label (or annotation) maps; an absent map equals an empty one. */
+export function labelsEqual(
+  a: Readonly<Record<string, string>> | undefined,
+  b: Readonly<Record<string, string>> | undefined,
+): boolean {
+  const left = Object.entries(a ?? {});
+  const right = b ?? {};
+  if (left.length !== Object.keys(right).length) return false;
+  return left.every(([key, value]) => Object.hasOwn(right, key) && right[key] === value);
+}

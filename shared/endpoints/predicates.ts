@@ -14,8 +14,8 @@
  * - Services whose selector is absent or empty select no pod.
  */
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
-import { keyOf, serviceSelectorMatches } from '../../shared/kube/labels.ts';
-import { isPodReady, labelsEqual, podIPList } from './desired.ts';
+import { keyOf, labelsEqual, serviceSelectorMatches } from '../kube/labels.ts';
+import { isPodReady, podIPList } from './pods.ts';
 
 /** True when the update can change the Endpoints of some Service (see the module contract). */
 export function podUpdateMatters(oldPod: V1Pod, newPod: V1Pod): boolean {

@@ -4,7 +4,7 @@ import {
   podUpdateMatters,
   servicesSelectingPod,
   servicesToSyncOnPodUpdate,
-} from '../../../controllers/endpoints/predicates.ts';
+} from '../../../shared/endpoints/predicates.ts';
 import { InvalidKeyError, objectKey, parseKey, serviceSelectorMatches } from '../../../shared/kube/labels.ts';
 
 interface PodOptions {

@@ -1,0 +1,208 @@
+/**
+ * EndpointSlice controller wiring: Services, Pods, EndpointSlices and Nodes -> keys of the
+ * Services to sync -> EndpointSliceReconciler.
+ *
+ * Triggers:
+ * - Service add/update/delete: at once.
+ * - Pod add/delete, and pod updates that change endpoints or membership (shared predicates):
+ *   the Services selecting it, after --endpointslice-updates-batch-period.
+ * - Our slices: add/update only when someone else wrote them (newer generation than we
+ *   wrote, or new to us — which also brings every slice once at start, so orphans are cleaned),
+ *   or when their service-name / managed-by labels moved them; delete only when we did not expect
+ *   it. After max(1 s, batch period), as upstream, so a fight with another writer stays slow.
+ * - Nodes: add/delete, or a change of readiness or zone label: the Services with pods on that
+ *   Node (zone, pods skipped while their Node was missing), and when the zones' CPU shares moved,
+ *   every Service with topology-mode Auto.
+ */
+import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import { Controller } from '../../shared/controller/controller.ts';
+import {
+  BucketRateLimiter,
+  ItemExponentialFailureRateLimiter,
+  MaxOfRateLimiter,
+} from '../../shared/workqueue/ratelimiter.ts';
+import { servicesSelectingPod, servicesToSyncOnPodUpdate } from '../../shared/endpoints/predicates.ts';
+import {
+  apiEndpointSliceWriter,
+  ENDPOINTSLICE_MANAGED_BY,
+  LABEL_MANAGED_BY,
+  LABEL_SERVICE_NAME,
+  SERVICE_NAME_INDEX,
+  serviceNameIndex,
+} from '../../shared/endpoints/slices.ts';
+import { EndpointSliceTracker, serviceKeyOf } from '../../shared/endpoints/tracker.ts';
+import {
+  endpointSliceResource,
+  nodeResource,
+  podResource,
+  serviceResource,
+} from '../../shared/informer/resources.ts';
+import { describeError } from '../../shared/kube/errors.ts';
+import { keyOf, parseKey } from '../../shared/kube/labels.ts';
+import type { ControllerContext } from '../context.ts';
+import { ZONE_LABEL } from './desired.ts';
+import { hintModeOf, zoneCpuRatios } from './hints.ts';
+import { EndpointSliceReconciler } from './reconciler.ts';
+
+export const ENDPOINTSLICE_CONTROLLER_NAME = 'endpointslice';
+/** Pods by node name, to find the Services a Node change concerns. */
+export const POD_NODE_INDEX = 'nodeName';
+export const podNodeIndex = (pod: V1Pod): string[] => (pod.spec?.nodeName ? [pod.spec.nodeName] : []);
+/** Smallest delay before a sync triggered by a slice change (upstream's endpointSliceChangeMinSyncDelay). */
+const SLICE_CHANGE_MIN_DELAY_MS = 1000;
+
+export function newEndpointSliceController(ctx: ControllerContext): Controller {
+  const services = ctx.informers.informerFor(serviceResource);
+  const pods = ctx.informers.informerFor(podResource);
+  const slices = ctx.informers.informerFor(endpointSliceResource);
+  const nodes = ctx.informers.informerFor(nodeResource);
+  slices.addIndexers({ [SERVICE_NAME_INDEX]: serviceNameIndex });
+  pods.addIndexers({ [POD_NODE_INDEX]: podNodeIndex });
+  const log = ctx.log.child({ controller: ENDPOINTSLICE_CONTROLLER_NAME });
+  const tracker = new EndpointSliceTracker();
+
+  let ratios: Map<string, number> | undefined;
+  let ratiosFresh = false;
+  const cpuRatios = (): Map<string, number> | undefined => {
+    if (!ratiosFresh) {
+      ratios = zoneCpuRatios(nodes.lister.list());
+      ratiosFresh = true;
+    }
+    return ratios;
+  };
+
+  const reconciler = new EndpointSliceReconciler({
+    listers: { services: services.lister, pods: pods.lister, slices: slices.lister, nodes: nodes.lister },
+    writer: apiEndpointSliceWriter(ctx.client.discovery),
+    tracker,
+    maxEndpointsPerSlice: ctx.config.maxEndpointsPerSlice,
+    cpuRatios,
+    log,
+    events: ctx.events,
+  });
+  const controller = new Controller({
+    name: ENDPOINTSLICE_CONTROLLER_NAME,
+    workers: ctx.config.concurrentServiceEndpointSyncs,
+    reconciler,
+    // Upstream's: per Service 1 s doubling to 1000 s, and 10 retries/s (burst 100) overall.
+    rateLimiter: new MaxOfRateLimiter<string>(
+      new ItemExponentialFailureRateLimiter(1000, 1_000_000),
+      new BucketRateLimiter(10, 100, ctx.clock),
+    ),
+    log,
+    clock: ctx.clock,
+    registry: ctx.registry,
+    maxRetries: 15,
+    caches: [services, pods, slices, nodes],
+    onDropped: (key, err) => {
+      const { namespace, name } = parseKey(key);
+      const svc = services.lister.get(key);
+      if (!svc) return;
+      ctx.events.event(
+        { kind: 'Service', apiVersion: 'v1', namespace, name, uid: svc.metadata?.uid },
+        'Warning',
+        'FailedToUpdateEndpointSlices',
+        `Giving up on the EndpointSlices of ${key} after repeated failures: ${describeError(err)}`,
+      );
+    },
+  });
+
+  const batch = ctx.config.endpointSliceUpdatesBatchPeriodMs;
+  const sliceDelay = Math.max(SLICE_CHANGE_MIN_DELAY_MS, batch);
+  const servicesInNamespace = (ns: string | undefined): V1Service[] =>
+    ns ? services.lister.byIndex('namespace', ns) : [];
+  const enqueueServicesOf = (pod: V1Pod): void => {
+    for (const key of servicesSelectingPod(pod, servicesInNamespace(pod.metadata?.namespace))) {
+      controller.enqueueAfter(key, batch);
+    }
+  };
+
+  services.addEventHandler({
+    add: (svc) => controller.enqueue(keyOf(svc)),
+    update: (_old, svc) => controller.enqueue(keyOf(svc)),
+    delete: (svc) => controller.enqueue(keyOf(svc)),
+  });
+  pods.addEventHandler({
+    add: enqueueServicesOf,
+    update: (oldPod, newPod) => {
+      const namespaceServices = servicesInNamespace(newPod.metadata?.namespace);
+      for (const key of servicesToSyncOnPodUpdate(oldPod, newPod, namespaceServices)) {
+        controller.enqueueAfter(key, batch);
+      }
+    },
+    delete: enqueueServicesOf,
+  });
+
+  const ours = (slice: V1EndpointSlice): boolean =>
+    slice.metadata?.labels?.[LABEL_MANAGED_BY] === ENDPOINTSLICE_MANAGED_BY;
+  const enqueueOwner = (slice: V1EndpointSlice): void => {
+    if (slice.metadata?.labels?.[LABEL_SERVICE_NAME])
+      controller.enqueueAfter(serviceKeyOf(slice), sliceDelay);
+  };
+  // Our own write coming back: wakes a sync that found the cache behind it.
+  const wakeWaiting = (slice: V1EndpointSlice): void => {
+    const key = serviceKeyOf(slice);
+    if (reconciler.isWaitingForCache(key)) controller.enqueue(key);
+  };
+  slices.addEventHandler({
+    add: (slice) => {
+      if (!ours(slice)) return;
+      if (tracker.shouldSync(slice)) enqueueOwner(slice);
+      else wakeWaiting(slice);
+    },
+    update: (oldSlice, slice) => {
+      const moved =
+        oldSlice.metadata?.labels?.[LABEL_SERVICE_NAME] !== slice.metadata?.labels?.[LABEL_SERVICE_NAME] ||
+        ours(oldSlice) !== ours(slice);
+      if (moved) {
+        if (ours(oldSlice)) enqueueOwner(oldSlice);
+        if (ours(slice)) enqueueOwner(slice);
+      } else if (ours(slice)) {
+        if (tracker.shouldSync(slice)) enqueueOwner(slice);
+        else wakeWaiting(slice);
+      }
+    },
+    delete: (slice) => {
+      if (!ours(slice) || !tracker.has(slice)) return;
+      if (tracker.handleDeletion(slice)) wakeWaiting(slice);
+      else enqueueOwner(slice);
+    },
+  });
+
+  const enqueueServicesOnNode = (node: V1Node): void => {
+    const name = node.metadata?.name;
+    if (!name) return;
+    for (const pod of pods.lister.byIndex(POD_NODE_INDEX, name)) enqueueServicesOf(pod);
+  };
+  const nodeChanged = (node: V1Node): void => {
+    enqueueServicesOnNode(node);
+    const before = JSON.stringify([...(ratios ?? new Map<string, number>())].sort());
+    ratiosFresh = false;
+    const after = JSON.stringify([...(cpuRatios() ?? new Map<string, number>())].sort());
+    if (before === after) return;
+    for (const svc of services.lister.list()) {
+      if (hintModeOf(svc) === 'auto') controller.enqueue(keyOf(svc));
+    }
+  };
+  nodes.addEventHandler({
+    add: nodeChanged,
+    update: (oldNode, node) => {
+      if (nodeFacts(oldNode) !== nodeFacts(node)) nodeChanged(node);
+    },
+    delete: nodeChanged,
+  });
+  return controller;
+}
+
+/** What of a Node the slices depend on: zone, readiness, role and CPU (hints). */
+function nodeFacts(node: V1Node): string {
+  const labels = node.metadata?.labels ?? {};
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  return JSON.stringify([
+    labels[ZONE_LABEL],
+    ready,
+    labels['node-role.kubernetes.io/control-plane'],
+    labels['node-role.kubernetes.io/master'],
+    node.status?.allocatable?.cpu,
+  ]);
+}

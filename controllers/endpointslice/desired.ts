@@ -1,0 +1,230 @@
+/**
+ * The endpoints a Service should publish in EndpointSlices, as a pure function of the Service,
+ * its Pods and the Nodes they run on (kube-controller-manager's endpointslice controller,
+ * Kubernetes 1.31+).
+ *
+ * Contract:
+ * - `desiredEndpointGroups` returns `undefined` for Services this controller leaves alone
+ *   (ExternalName, or no / empty selector); otherwise, per address type the Service has, the
+ *   endpoints grouped by their port set.
+ * - One endpoint per pod that is not terminal and has an IP of the group's family; pods being
+ *   deleted are included (terminating). Conditions: serving = Ready, terminating = being
+ *   deleted, ready = publishNotReadyAddresses || (serving && !terminating).
+ * - A pod on a Node missing from the cache is left out (listed in `podsOnMissingNodes`, the caller
+ *   retries later) unless the Service publishes not-ready addresses: then it is kept, zone-less.
+ * - Endpoints carry no hints here; hints are assigned after placement (hints.ts).
+ * - No I/O, no clock, no mutation of the arguments.
+ */
+import type {
+  DiscoveryV1EndpointPort,
+  V1Endpoint,
+  V1EndpointSlice,
+  V1Node,
+  V1Pod,
+  V1Service,
+} from '@kubernetes/client-node';
+import {
+  canonicalIP,
+  endpointIdentity,
+  ENDPOINTSLICE_MANAGED_BY,
+  LABEL_HEADLESS,
+  LABEL_MANAGED_BY,
+  LABEL_SERVICE_NAME,
+  portSetKey,
+  type AddressType,
+} from '../../shared/endpoints/slices.ts';
+import {
+  findPort,
+  isPodReady,
+  podIPList,
+  shouldPodBeInEndpoints,
+  shouldSetHostname,
+} from '../../shared/endpoints/pods.ts';
+import { serviceSelectorMatches } from '../../shared/kube/labels.ts';
+
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+
+/** Endpoints of one address type sharing one port set: the content of one or more slices. */
+export interface EndpointGroup {
+  addressType: AddressType;
+  ports: DiscoveryV1EndpointPort[];
+  /** endpointIdentity -> endpoint. */
+  endpoints: Map<string, V1Endpoint>;
+}
+
+export interface DesiredSlices {
+  /** The address types the Service has, in a fixed order (IPv4 before IPv6). */
+  addressTypes: AddressType[];
+  /** Per address type: portSetKey -> group. A type with no pods has an empty map. */
+  groups: Map<AddressType, Map<string, EndpointGroup>>;
+  /** Names of pods left out because their Node is not in the cache. */
+  podsOnMissingNodes: string[];
+}
+
+/**
+ * The address types of a Service: its `ipFamilies`; without them (an old API server) the
+ * ClusterIP's family; a headless Service without families gets both.
+ */
+export function serviceAddressTypes(service: V1Service): AddressType[] {
+  const families = service.spec?.ipFamilies ?? [];
+  const types = new Set<AddressType>();
+  for (const family of families) {
+    if (family === 'IPv4' || family === 'IPv6') types.add(family);
+  }
+  if (types.size === 0) {
+    const clusterIP = service.spec?.clusterIP;
+    if (clusterIP && clusterIP !== 'None') types.add(canonicalIP(clusterIP)?.type ?? 'IPv4');
+    else return ['IPv4', 'IPv6'];
+  }
+  return (['IPv4', 'IPv6'] as const).filter((t) => types.has(t));
+}
+
+/** Whether this controller manages the Service's slices (selector set, not ExternalName). */
+export function managesService(service: V1Service): boolean {
+  const spec = service.spec;
+  if (spec === undefined || spec.type === 'ExternalName') return false;
+  return spec.selector !== undefined && Object.keys(spec.selector).length > 0;
+}
+
+export function desiredEndpointGroups(
+  service: V1Service,
+  pods: readonly V1Pod[],
+  nodeOf: (name: string) => V1Node | undefined,
+): DesiredSlices | undefined {
+  if (!managesService(service)) return undefined;
+  const addressTypes = serviceAddressTypes(service);
+  const groups = new Map<AddressType, Map<string, EndpointGroup>>();
+  for (const type of addressTypes) groups.set(type, new Map());
+  const podsOnMissingNodes: string[] = [];
+  const publishNotReady = service.spec?.publishNotReadyAddresses === true;
+
+  for (const pod of pods) {
+    if (!serviceSelectorMatches(service.spec?.selector, pod.metadata?.labels)) continue;
+    if (!shouldPodBeInEndpoints(pod, true)) continue;
+    const nodeName = pod.spec?.nodeName;
+    const node = nodeName ? nodeOf(nodeName) : undefined;
+    if (nodeName && node === undefined && !publishNotReady) {
+      podsOnMissingNodes.push(pod.metadata?.name ?? '');
+      continue;
+    }
+    const ports = endpointPorts(service, pod);
+    const key = portSetKey(ports);
+    for (const type of addressTypes) {
+      const endpoint = podToEndpoint(pod, node, service, type);
+      if (endpoint === undefined) continue;
+      const byPorts = groups.get(type)!;
+      let group = byPorts.get(key);
+      if (group === undefined) {
+        group = { addressType: type, ports: ports.map((p) => ({ ...p })), endpoints: new Map() };
+        byPorts.set(key, group);
+      }
+      group.endpoints.set(endpointIdentity(endpoint), endpoint);
+    }
+  }
+  return { addressTypes, groups, podsOnMissingNodes: podsOnMissingNodes.sort() };
+}
+
+/** The endpoint for `pod` in a slice of `addressType`, or undefined if it has no such IP. */
+export function podToEndpoint(
+  pod: V1Pod,
+  node: V1Node | undefined,
+  service: V1Service,
+  addressType: AddressType,
+): V1Endpoint | undefined {
+  const addresses: string[] = [];
+  for (const ip of podIPList(pod)) {
+    const parsed = canonicalIP(ip);
+    if (parsed?.type === addressType) addresses.push(parsed.address);
+  }
+  if (addresses.length === 0) return undefined;
+  const serving = isPodReady(pod);
+  const terminating = pod.metadata?.deletionTimestamp != null;
+  const ready = service.spec?.publishNotReadyAddresses === true || (serving && !terminating);
+  const meta = pod.metadata ?? {};
+  const endpoint: V1Endpoint = { addresses, conditions: { ready, serving, terminating } };
+  if (shouldSetHostname(pod, service)) endpoint.hostname = pod.spec?.hostname;
+  if (pod.spec?.nodeName) endpoint.nodeName = pod.spec.nodeName;
+  const zone = node?.metadata?.labels?.[ZONE_LABEL];
+  if (zone) endpoint.zone = zone;
+  endpoint.targetRef = { kind: 'Pod', namespace: meta.namespace, name: meta.name, uid: meta.uid };
+  return endpoint;
+}
+
+/**
+ * The ports of the pod's endpoint: each Service port whose target the pod has (named ports
+ * resolved per pod). A headless Service may have no ports at all. Name and protocol are always
+ * set, as the API server stores them.
+ */
+export function endpointPorts(service: V1Service, pod: V1Pod): DiscoveryV1EndpointPort[] {
+  const ports: DiscoveryV1EndpointPort[] = [];
+  for (const servicePort of service.spec?.ports ?? []) {
+    const port = findPort(pod, servicePort);
+    if (port === undefined) continue;
+    const endpointPort: DiscoveryV1EndpointPort = {
+      name: servicePort.name ?? '',
+      port,
+      protocol: servicePort.protocol ?? 'TCP',
+    };
+    if (servicePort.appProtocol !== undefined) endpointPort.appProtocol = servicePort.appProtocol;
+    ports.push(endpointPort);
+  }
+  return ports;
+}
+
+/** Label keys the controller owns; the Service's own values for them are ignored. */
+const RESERVED_LABELS = new Set([LABEL_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_HEADLESS]);
+
+/**
+ * The labels of every slice of the Service: the Service's labels minus reserved keys, plus
+ * service-name, managed-by, and the headless marker when the Service has no ClusterIP.
+ */
+export function sliceLabels(service: V1Service): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(service.metadata?.labels ?? {})) {
+    if (!RESERVED_LABELS.has(key)) labels[key] = value;
+  }
+  const clusterIP = service.spec?.clusterIP;
+  if (!clusterIP || clusterIP === 'None') labels[LABEL_HEADLESS] = '';
+  labels[LABEL_SERVICE_NAME] = service.metadata?.name ?? '';
+  labels[LABEL_MANAGED_BY] = ENDPOINTSLICE_MANAGED_BY;
+  return labels;
+}
+
+/** A new, empty slice for the Service (`generateName: <service>-`, controller ownerReference). */
+export function newSlice(
+  service: V1Service,
+  addressType: AddressType,
+  ports: readonly DiscoveryV1EndpointPort[],
+): V1EndpointSlice {
+  const meta = service.metadata ?? {};
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      generateName: `${meta.name ?? ''}-`,
+      namespace: meta.namespace,
+      labels: sliceLabels(service),
+      ownerReferences: [
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          name: meta.name ?? '',
+          uid: meta.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    addressType,
+    endpoints: [],
+    ports: ports.map((p) => ({ ...p })),
+  };
+}
+
+/** Whether an ownerReference of the slice names this Service (by UID: a recreated Service differs). */
+export function ownedByService(slice: V1EndpointSlice, service: V1Service): boolean {
+  const uid = service.metadata?.uid;
+  return (slice.metadata?.ownerReferences ?? []).some(
+    (ref) => ref.apiVersion === 'v1' && ref.kind === 'Service' && ref.uid === uid,
+  );
+}

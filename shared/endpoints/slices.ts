@@ -1,0 +1,215 @@
+/**
+ * What the EndpointSlice controller and the EndpointSlice mirroring controller share: the labels
+ * that tie a slice to its Service and to its writer, endpoint identity and equality, the port-set
+ * key that groups endpoints into slices, canonical IP text, the create/update/delete plan and its
+ * execution order, and the API-backed writer.
+ *
+ * Pure, except `executeSlicePlan` and `apiEndpointSliceWriter`.
+ */
+import type {
+  DiscoveryV1EndpointPort,
+  V1Endpoint,
+  V1EndpointSlice,
+  V1ObjectReference,
+} from '@kubernetes/client-node';
+import ipaddr from 'ipaddr.js';
+import { isNotFound } from '../kube/errors.ts';
+import type { EndpointSliceTracker } from './tracker.ts';
+
+/** Label naming the Service a slice belongs to. */
+export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+/** Label naming the controller that writes a slice. */
+export const LABEL_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
+export const ENDPOINTSLICE_MANAGED_BY = 'endpointslice-controller.k8s.io';
+export const MIRRORING_MANAGED_BY = 'endpointslicemirroring-controller.k8s.io';
+/** Label (value "") on the slices of a headless Service. */
+export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
+/** Same key as on Endpoints: time of the change that triggered the write. */
+export const SLICE_TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+/** Informer index of EndpointSlices by "namespace/<service-name label>". */
+export const SERVICE_NAME_INDEX = 'serviceName';
+export function serviceNameIndex(slice: V1EndpointSlice): string[] {
+  const service = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
+  return service ? [`${slice.metadata?.namespace ?? ''}/${service}`] : [];
+}
+
+export type AddressType = 'IPv4' | 'IPv6';
+
+/**
+ * An IP address in canonical text with its slice address type, or undefined when `text` is not an
+ * IP. Like Go's ParseIPSloppy: IPv4 parts with leading zeros are decimal ("010.1.1.1" is
+ * 10.1.1.1), an IPv4-mapped IPv6 address is IPv4, IPv6 is lower case and zero-compressed.
+ */
+export function canonicalIP(text: string | undefined): { address: string; type: AddressType } | undefined {
+  if (text === undefined || text === '') return undefined;
+  const dotted = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const parts = dotted.slice(1).map((p) => Number.parseInt(p, 10));
+    if (parts.some((p) => p > 255)) return undefined;
+    return { address: parts.join('.'), type: 'IPv4' };
+  }
+  if (!text.includes(':') || !ipaddr.IPv6.isValid(text)) return undefined;
+  const ip = ipaddr.IPv6.parse(text);
+  if (ip.isIPv4MappedAddress()) return { address: ip.toIPv4Address().toString(), type: 'IPv4' };
+  return { address: ip.toString(), type: 'IPv6' };
+}
+
+/**
+ * Identity of an endpoint inside one Service: its sorted addresses, hostname and the namespace
+ * and name of its target. Two endpoints with the same identity are the same endpoint, possibly
+ * in different states (upstream's endpoint hash).
+ */
+export function endpointIdentity(endpoint: V1Endpoint): string {
+  return JSON.stringify([
+    [...endpoint.addresses].sort(),
+    endpoint.hostname ?? '',
+    endpoint.targetRef?.namespace ?? '',
+    endpoint.targetRef?.name ?? '',
+  ]);
+}
+
+/**
+ * Equality of two endpoints of the same identity in what a write would change: node name, zone,
+ * the three conditions and the target reference (its resourceVersion ignored). Hints are compared
+ * separately (they are assigned after placement, see the hints modules).
+ */
+export function endpointsEqualBeyondIdentity(a: V1Endpoint, b: V1Endpoint): boolean {
+  return (
+    a.nodeName === b.nodeName &&
+    a.zone === b.zone &&
+    a.conditions?.ready === b.conditions?.ready &&
+    a.conditions?.serving === b.conditions?.serving &&
+    a.conditions?.terminating === b.conditions?.terminating &&
+    targetRefsEqual(a.targetRef, b.targetRef)
+  );
+}
+
+function targetRefsEqual(a: V1ObjectReference | undefined, b: V1ObjectReference | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return (
+    (a.kind ?? '') === (b.kind ?? '') &&
+    (a.namespace ?? '') === (b.namespace ?? '') &&
+    (a.name ?? '') === (b.name ?? '') &&
+    (a.uid ?? '') === (b.uid ?? '') &&
+    (a.apiVersion ?? '') === (b.apiVersion ?? '') &&
+    (a.fieldPath ?? '') === (b.fieldPath ?? '')
+  );
+}
+
+/** Equality of hints; absent equals empty. */
+export function hintsEqual(a: V1Endpoint['hints'], b: V1Endpoint['hints']): boolean {
+  const zones = (h: V1Endpoint['hints']): string => (h?.forZones ?? []).map((z) => z.name).join(',');
+  const nodes = (h: V1Endpoint['hints']): string => (h?.forNodes ?? []).map((n) => n.name).join(',');
+  return zones(a) === zones(b) && nodes(a) === nodes(b);
+}
+
+/**
+ * Key of a slice's port set: order-insensitive, an absent name or appProtocol equals "" / unset as
+ * the API server stores them, an absent protocol is TCP. Slices of one Service with the same key
+ * and address type hold interchangeable endpoints.
+ */
+export function portSetKey(ports: readonly DiscoveryV1EndpointPort[] | undefined): string {
+  return JSON.stringify(
+    (ports ?? [])
+      .map((p) => [p.name ?? '', p.port ?? 0, p.protocol ?? 'TCP', p.appProtocol ?? ''])
+      .sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1)),
+  );
+}
+
+/** Equality of two label (or annotation) maps; an absent map equals an empty one. */
+export { labelsEqual as stringMapsEqual } from '../kube/labels.ts';
+
+/** The writes one sync issues, in the order they are issued: creates, updates, deletes. */
+export interface SlicePlan {
+  creates: V1EndpointSlice[];
+  updates: V1EndpointSlice[];
+  deletes: V1EndpointSlice[];
+}
+
+export function emptyPlan(): SlicePlan {
+  return { creates: [], updates: [], deletes: [] };
+}
+
+/**
+ * Turns create + delete pairs of the same address type into updates of the slice that would have
+ * been deleted (it keeps its name): a change of every endpoint's port set then updates N slices in
+ * place instead of creating N and deleting N. Only slices `canRecycle` accepts (owned by the
+ * current object) are reused. Mutates and returns `plan`; each recycled create takes the deleted
+ * slice's name and resourceVersion.
+ */
+export function recycleDeletes(plan: SlicePlan, canRecycle: (slice: V1EndpointSlice) => boolean): SlicePlan {
+  for (let i = 0; i < plan.deletes.length && plan.creates.length > 0;) {
+    const doomed = plan.deletes[i];
+    const created = plan.creates[plan.creates.length - 1];
+    if (doomed.addressType === created.addressType && canRecycle(doomed)) {
+      const meta = created.metadata ?? {};
+      delete meta.generateName;
+      meta.name = doomed.metadata?.name;
+      meta.resourceVersion = doomed.metadata?.resourceVersion;
+      created.metadata = meta;
+      plan.creates.pop();
+      plan.updates.push(created);
+      plan.deletes.splice(i, 1);
+    } else {
+      i++;
+    }
+  }
+  return plan;
+}
+
+/** The slice writes a reconciler may issue; bound to the API in controllers, recorded in tests. */
+export interface EndpointSliceWriter {
+  create(namespace: string, slice: V1EndpointSlice): Promise<V1EndpointSlice>;
+  update(namespace: string, slice: V1EndpointSlice): Promise<V1EndpointSlice>;
+  /** Deletes; resolves also when it is already gone. */
+  delete(namespace: string, name: string): Promise<void>;
+}
+
+export function apiEndpointSliceWriter(discovery: {
+  createNamespacedEndpointSlice(p: { namespace: string; body: V1EndpointSlice }): Promise<V1EndpointSlice>;
+  replaceNamespacedEndpointSlice(p: {
+    name: string;
+    namespace: string;
+    body: V1EndpointSlice;
+  }): Promise<V1EndpointSlice>;
+  deleteNamespacedEndpointSlice(p: { name: string; namespace: string }): Promise<unknown>;
+}): EndpointSliceWriter {
+  return {
+    create: (namespace, body) => discovery.createNamespacedEndpointSlice({ namespace, body }),
+    update: (namespace, body) =>
+      discovery.replaceNamespacedEndpointSlice({ name: body.metadata?.name ?? '', namespace, body }),
+    delete: async (namespace, name) => {
+      try {
+        await discovery.deleteNamespacedEndpointSlice({ name, namespace });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Issues a plan in order (creates, updates, deletes), one request at a time, recording each
+ * result in the tracker so that the next sync can tell a stale cache from a fresh one. Stops at
+ * the first error (thrown; the controller retries the whole sync, which re-plans from the cache).
+ */
+export async function executeSlicePlan(
+  namespace: string,
+  plan: SlicePlan,
+  writer: EndpointSliceWriter,
+  tracker: EndpointSliceTracker,
+): Promise<void> {
+  for (const slice of plan.creates) tracker.update(await writer.create(namespace, slice));
+  for (const slice of plan.updates) tracker.update(await writer.update(namespace, slice));
+  for (const slice of plan.deletes) {
+    // Recorded before the request: the watch may deliver the deletion before the response.
+    tracker.expectDeletion(slice);
+    try {
+      await writer.delete(namespace, slice.metadata?.name ?? '');
+    } catch (err) {
+      tracker.update(slice);
+      throw err;
+    }
+  }
+}
