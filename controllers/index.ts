@@ -5,6 +5,7 @@
 import type { ControllerContext, Runnable } from './context.ts';
 import { ENDPOINTS_CONTROLLER_NAME, newEndpointsController } from './endpoints/controller.ts';
 import { ENDPOINTSLICE_CONTROLLER_NAME, newEndpointSliceController } from './endpointslice/controller.ts';
+import { MIRRORING_CONTROLLER_NAME, newMirroringController } from './endpointslicemirroring/controller.ts';
 
 export interface ControllerDescriptor {
   name: string;
@@ -15,4 +16,5 @@ export interface ControllerDescriptor {
 export const CONTROLLERS: readonly ControllerDescriptor[] = [
   { name: ENDPOINTS_CONTROLLER_NAME, enabledByDefault: true, create: newEndpointsController },
   { name: ENDPOINTSLICE_CONTROLLER_NAME, enabledByDefault: true, create: newEndpointSliceController },
+  { name: MIRRORING_CONTROLLER_NAME, enabledByDefault: true, create: newMirroringController },
 ];

@@ -78,6 +78,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
     maxEndpointsPerSlice: ctx.config.maxEndpointsPerSlice,
     cpuRatios,
     log,
+    clock: ctx.clock,
     events: ctx.events,
   });
   const controller = new Controller({
@@ -142,7 +143,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
   // Our own write coming back: wakes a sync that found the cache behind it.
   const wakeWaiting = (slice: V1EndpointSlice): void => {
     const key = serviceKeyOf(slice);
-    if (reconciler.isWaitingForCache(key)) controller.enqueue(key);
+    if (tracker.isWaitingForCache(key)) controller.enqueue(key);
   };
   slices.addEventHandler({
     add: (slice) => {
@@ -155,6 +156,8 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
         oldSlice.metadata?.labels?.[LABEL_SERVICE_NAME] !== slice.metadata?.labels?.[LABEL_SERVICE_NAME] ||
         ours(oldSlice) !== ours(slice);
       if (moved) {
+        // It left the old Service's set: what we wrote under that key must not keep it waiting.
+        tracker.forget(oldSlice);
         if (ours(oldSlice)) enqueueOwner(oldSlice);
         if (ours(slice)) enqueueOwner(slice);
       } else if (ours(slice)) {
@@ -163,8 +166,10 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
       }
     },
     delete: (slice) => {
-      if (!ours(slice) || !tracker.has(slice)) return;
-      if (tracker.handleDeletion(slice)) wakeWaiting(slice);
+      if (!ours(slice)) return;
+      // A deletion we did not issue, or of a slice we never wrote (one from before a restart),
+      // needs a sync: the slice may have to be recreated.
+      if (tracker.has(slice) && tracker.handleDeletion(slice)) wakeWaiting(slice);
       else enqueueOwner(slice);
     },
   });

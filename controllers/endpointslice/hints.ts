@@ -189,6 +189,8 @@ interface MovedSlice {
 export class TopologyHints {
   /** serviceKey -> address types with populated Auto hints. */
   private readonly populated = new Map<string, Set<string>>();
+  /** "serviceKey addressType" -> why Auto hints are off, so the Warning fires once per reason. */
+  private readonly disabledBecause = new Map<string, string>();
 
   reconcile(input: HintsInput): HintsResult {
     const creates = input.creates;
@@ -198,11 +200,16 @@ export class TopologyHints {
 
     if (input.mode === 'auto') {
       const outcome = this.reconcileAuto(input, updates);
+      const reasonKey = `${input.serviceKey} ${input.addressType}`;
       if (typeof outcome === 'string') {
-        events.push(disabledEvent(outcome, input.addressType));
+        if (this.disabledBecause.get(reasonKey) !== outcome) {
+          events.push(disabledEvent(outcome, input.addressType));
+        }
+        this.disabledBecause.set(reasonKey, outcome);
         this.clear(input.serviceKey, input.addressType);
         moved = applyRule(creates, updates, input.unchanged, () => undefined);
       } else {
+        this.disabledBecause.delete(reasonKey);
         if (!this.isPopulated(input.serviceKey, input.addressType)) {
           events.push({
             type: 'Normal',
@@ -214,6 +221,7 @@ export class TopologyHints {
         moved = outcome;
       }
     } else {
+      this.disabledBecause.delete(`${input.serviceKey} ${input.addressType}`);
       if (this.isPopulated(input.serviceKey, input.addressType)) {
         const why =
           input.mode === 'none'
@@ -233,6 +241,9 @@ export class TopologyHints {
   /** Forgets a deleted Service. */
   forget(serviceKey: string): void {
     this.populated.delete(serviceKey);
+    for (const key of this.disabledBecause.keys()) {
+      if (key.startsWith(`${serviceKey} `)) this.disabledBecause.delete(key);
+    }
   }
 
   /**

@@ -14,6 +14,7 @@
  * and the sync fails afterwards, so that it is retried with backoff until the Node shows up.
  */
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { Clock } from '../../shared/clock.ts';
 import type { Reconciler, Request, Result } from '../../shared/controller/reconciler.ts';
 import {
   emptyPlan,
@@ -54,9 +55,6 @@ export interface SyncPlan extends SlicePlan {
   podsOnMissingNodes: string[];
 }
 
-/** Re-check delay of a Service whose slice cache lagged, should no watch event wake it earlier. */
-const STALE_CACHE_RECHECK_MS = 1000;
-
 export class MissingNodesError extends Error {
   constructor(key: string, pods: readonly string[]) {
     super(`Service ${key}: pods ${pods.join(', ')} run on Nodes not in the cache yet; retrying`);
@@ -72,6 +70,7 @@ export interface EndpointSliceReconcilerDeps {
   /** CPU share per zone of the eligible Nodes (hints.ts zoneCpuRatios), cached by the caller. */
   cpuRatios: () => Map<string, number> | undefined;
   log: Logger;
+  clock: Clock;
   events?: Pick<EventRecorder, 'event'>;
 }
 
@@ -79,7 +78,6 @@ export class EndpointSliceReconciler implements Reconciler {
   private readonly deps: EndpointSliceReconcilerDeps;
   private readonly triggerTimes = new TriggerTimeTracker();
   private readonly hints = new TopologyHints();
-  private readonly waitingForCache = new Set<string>();
 
   constructor(deps: EndpointSliceReconcilerDeps) {
     this.deps = deps;
@@ -151,27 +149,21 @@ export class EndpointSliceReconciler implements Reconciler {
     return plan;
   }
 
-  /**
-   * A stale cache is not a failure: the watch is about to deliver our own writes. The key waits
-   * for them (the controller re-queues it when one of our slices of this Service arrives, see
-   * `isWaitingForCache`) with a timed re-check as a safety net; it does not use up retries.
-   */
+  /** A stale cache waits for our own writes to arrive (tracker.waitForCache); it uses up no retries. */
   async reconcile(request: Request): Promise<Result | void> {
     const key = objectKey(request.namespace, request.name);
+    const object = { namespace: request.namespace, name: request.name };
     try {
       await this.sync(request);
     } catch (err) {
       if (!(err instanceof StaleCacheError)) throw err;
-      this.waitingForCache.add(key);
-      this.deps.log.v(4).info(err.message, { object: { namespace: request.namespace, name: request.name } });
-      return { requeueAfterMs: STALE_CACHE_RECHECK_MS };
+      const wait = this.deps.tracker.waitForCache(key, this.deps.clock.now());
+      if (wait.gaveUp)
+        this.deps.log.info(`${err.message}; gave up waiting, planning from the cache`, { object });
+      else this.deps.log.v(4).info(err.message, { object });
+      return { requeueAfterMs: wait.requeueAfterMs };
     }
-    this.waitingForCache.delete(key);
-  }
-
-  /** Whether the last sync of the Service found the cache stale and waits for it to catch up. */
-  isWaitingForCache(serviceKey: string): boolean {
-    return this.waitingForCache.has(serviceKey);
+    this.deps.tracker.cacheCaughtUp(key);
   }
 
   /** Plans, issues the writes and returns the plan it issued (tests read it). */

@@ -20,9 +20,15 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { LABEL_SERVICE_NAME } from './slices.ts';
 
 const DELETION_EXPECTED = -1;
+/** Re-check delay of a Service whose slice cache lagged, should no watch event wake it earlier. */
+export const STALE_CACHE_RECHECK_MS = 1000;
+/** After this long a lagging cache is taken as it is (our records are dropped): never wait forever. */
+export const STALE_CACHE_MAX_WAIT_MS = 30_000;
 
 export class EndpointSliceTracker {
   private readonly byService = new Map<string, Map<string, number>>();
+  /** serviceKey -> when a sync first found its cache stale. */
+  private readonly waitingSince = new Map<string, number>();
 
   has(slice: V1EndpointSlice): boolean {
     const uid = slice.metadata?.uid;
@@ -81,8 +87,44 @@ export class EndpointSliceTracker {
     return generation === DELETION_EXPECTED;
   }
 
+  /** Forgets the slice under its current Service key (its labels moved it elsewhere). */
+  forget(slice: V1EndpointSlice): void {
+    const key = serviceKeyOf(slice);
+    const generations = this.byService.get(key);
+    generations?.delete(slice.metadata?.uid ?? '');
+    if (generations?.size === 0) this.byService.delete(key);
+  }
+
   deleteService(serviceKey: string): void {
     this.byService.delete(serviceKey);
+    this.waitingSince.delete(serviceKey);
+  }
+
+  /**
+   * A sync of the Service found the cache stale. A stale cache is not a failure: the watch is about
+   * to deliver our own writes, and the controller re-queues the Service when one of its slices
+   * arrives (`isWaitingForCache`); the returned delay is only a safety net. After
+   * STALE_CACHE_MAX_WAIT_MS the records of the Service are dropped (something other than lag,
+   * e.g. a slice relabelled by hand, keeps them from matching) and the next sync plans from the
+   * cache as it is; a conflicting write then fails with 409 and is retried.
+   */
+  waitForCache(serviceKey: string, nowMs: number): { requeueAfterMs: number; gaveUp: boolean } {
+    const since = this.waitingSince.get(serviceKey) ?? nowMs;
+    if (nowMs - since >= STALE_CACHE_MAX_WAIT_MS) {
+      this.deleteService(serviceKey);
+      return { requeueAfterMs: 0, gaveUp: true };
+    }
+    this.waitingSince.set(serviceKey, since);
+    return { requeueAfterMs: STALE_CACHE_RECHECK_MS, gaveUp: false };
+  }
+
+  isWaitingForCache(serviceKey: string): boolean {
+    return this.waitingSince.has(serviceKey);
+  }
+
+  /** A sync of the Service found the cache fresh. */
+  cacheCaughtUp(serviceKey: string): void {
+    this.waitingSince.delete(serviceKey);
   }
 
   private generationsOf(serviceKey: string): Map<string, number> {

@@ -523,6 +523,20 @@ describe('endpointslice hints', () => {
       ]);
     });
 
+    it('warns once per reason: a second sync with the same reason records no Event', () => {
+      const hints = new TopologyHints();
+      const call = () =>
+        hints.reconcile(
+          input({
+            mode: 'auto',
+            cpuRatios: ratios({ a: 0.4, b: 0.3, c: 0.3 }),
+            creates: [slice('c', [ep({ zone: 'b' }), ep({ zone: 'a' })])],
+          }),
+        );
+      expect(call().events.map((e) => e.reason)).to.deep.equal(['TopologyAwareHintsDisabled']);
+      expect(call().events).to.deep.equal([]);
+    });
+
     const allocationCases: {
       name: string;
       cpuRatios: Map<string, number>;

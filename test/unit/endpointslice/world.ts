@@ -16,6 +16,7 @@ import { Store } from '../../../shared/informer/store.ts';
 import { KubeApiError } from '../../../shared/kube/errors.ts';
 import { keyOf } from '../../../shared/kube/labels.ts';
 import { nopLogger } from '../../../shared/log.ts';
+import { FakeClock } from '../../../shared/clock.ts';
 
 export const NS = 'n';
 
@@ -158,6 +159,7 @@ export class SliceWorld {
       maxEndpointsPerSlice,
       cpuRatios: () => zoneCpuRatios(this.nodes.list()),
       log: nopLogger,
+      clock: new FakeClock(),
       events: {
         event: (_ref, type, reason, message) => {
           this.events.push({ type, reason, message });
