@@ -27,7 +27,7 @@ async function run(argv: string[]): Promise<number> {
       '',
       `Local control plane ready at ${cp.apiServerUrl}. In another terminal:`,
       `  export KUBECONFIG=${cp.kubeconfigPath}`,
-      '  kubectl get endpoints -A -w        (no kubectl? `make kubectl` builds one)',
+      '  kubectl get endpoints,endpointslices -A -w        (no kubectl? `make kubectl` builds one)',
       'Ctrl-C stops the manager and the control plane.',
       '',
     ].join('\n'),

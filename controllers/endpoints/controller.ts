@@ -4,18 +4,18 @@
  *
  * Triggers (spec "Triggers"): a Service add/update/delete; a pod add/delete (every Service of its
  * namespace whose selector matches it, after --endpoint-updates-batch-period); a pod update only
- * when it changes what Endpoints show (see predicates.ts); an Endpoints delete, and an update of an
- * Endpoints we manage (hand edits are corrected at once); and every Endpoints at start (the
- * initial list), so an orphan whose Service is gone is deleted.
+ * when it changes what Endpoints show (see predicates.ts; wired by podevents.ts); an Endpoints
+ * delete, and an update of an Endpoints we manage (hand edits are corrected at once); and every
+ * Endpoints at start (the initial list), so an orphan whose Service is gone is deleted.
  */
-import type { V1Endpoints, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Endpoints } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';
 import { keyOf, parseKey } from '../../shared/kube/labels.ts';
 import { endpointsResource, podResource, serviceResource } from '../../shared/informer/resources.ts';
 import { describeError } from '../../shared/kube/errors.ts';
 import type { ControllerContext } from '../context.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './desired.ts';
-import { servicesSelectingPod, servicesToSyncOnPodUpdate } from '../../shared/endpoints/predicates.ts';
+import { watchPodsForServices } from '../../shared/endpoints/watches.ts';
 import { apiEndpointsWriter, EndpointsReconciler } from './reconciler.ts';
 
 export const ENDPOINTS_CONTROLLER_NAME = 'endpoint';
@@ -56,32 +56,12 @@ export function newEndpointsController(ctx: ControllerContext): Controller {
   });
 
   const batch = ctx.config.endpointUpdatesBatchPeriodMs;
-  const servicesInNamespace = (ns: string | undefined): V1Service[] =>
-    ns ? services.lister.byIndex('namespace', ns) : [];
-  const enqueueServicesOf = (pod: V1Pod): void => {
-    for (const key of servicesSelectingPod(pod, servicesInNamespace(pod.metadata?.namespace))) {
-      controller.enqueueAfter(key, batch);
-    }
-  };
-
   services.addEventHandler({
     add: (svc) => controller.enqueue(keyOf(svc)),
     update: (_old, svc) => controller.enqueue(keyOf(svc)),
     delete: (svc) => controller.enqueue(keyOf(svc)),
   });
-  pods.addEventHandler({
-    add: enqueueServicesOf,
-    update: (oldPod, newPod) => {
-      for (const key of servicesToSyncOnPodUpdate(
-        oldPod,
-        newPod,
-        servicesInNamespace(newPod.metadata?.namespace),
-      )) {
-        controller.enqueueAfter(key, batch);
-      }
-    },
-    delete: enqueueServicesOf,
-  });
+  watchPodsForServices(pods, services.lister, (key) => controller.enqueueAfter(key, batch));
   const ours = (ep: V1Endpoints): boolean => ep.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
   endpoints.addEventHandler({
     // The initial list brings every Endpoints here once: orphans get deleted.

@@ -6,11 +6,12 @@
  * - `desiredEndpoints` returns `undefined` for Services this controller does not manage
  *   (type ExternalName, or no / empty selector); otherwise the canonical subsets, the labels and
  *   whether the address cap truncated the result.
- * - Canonical means: one address per (IP, pod UID); for a given port not-ready beats ready; ports
- *   with identical address sets share a subset; addresses sorted by IP string then UID; ports by
- *   name, port, protocol, appProtocol; subsets by their ports (each port is in exactly one
- *   subset, so this is a total order). Empty lists are omitted, never emitted as `[]`, so the
- *   output equals what the API server hands back after a round trip.
+ * - Canonical means `repackAddressEntries` of shared/endpoints/subsets.ts: one address per
+ *   (IP, pod UID); for a given port not-ready beats ready; ports with identical address sets share
+ *   a subset; addresses sorted by IP string then UID; ports by name, port, protocol, appProtocol;
+ *   subsets by their ports (each port is in exactly one subset, so this is a total order). Empty
+ *   lists are omitted, never emitted as `[]`, so the output equals what the API server hands back
+ *   after a round trip. A port number <= 0 counts as no port, as upstream.
  * - The output depends only on the set of inputs: any order of `pods` gives the same bytes.
  * - No I/O, no clock, no mutation of the arguments; the result shares no object with them nor
  *   between its subsets, so callers may modify it.
@@ -34,6 +35,12 @@ import {
   shouldPodBeInEndpoints,
   shouldSetHostname,
 } from '../../shared/endpoints/pods.ts';
+import {
+  compareStrings,
+  makeSubset,
+  repackAddressEntries,
+  type AddressEntry,
+} from '../../shared/endpoints/subsets.ts';
 
 /** Label put on every Endpoints this controller writes. */
 export const MANAGED_BY_LABEL = 'endpoints.kubernetes.io/managed-by';
@@ -94,12 +101,14 @@ export function desiredEndpoints(
     for (const servicePort of servicePorts) {
       const portNumber = findPort(pod, servicePort);
       if (portNumber === undefined) continue;
-      entries.push({ address, ready, port: endpointPort(servicePort, portNumber) });
+      // As upstream, a port number <= 0 counts as "no port".
+      const port = portNumber > 0 ? endpointPort(servicePort, portNumber) : undefined;
+      entries.push({ address, ready, port });
     }
   }
 
   const { subsets, truncated } = truncateSubsets(
-    repackSubsets(entries),
+    repackAddressEntries(entries),
     opts.maxAddresses ?? MAX_ENDPOINTS_ADDRESSES,
   );
   return { subsets, labels: endpointsLabels(service), overCapacity: truncated };
@@ -117,23 +126,7 @@ export function endpointsLabels(service: V1Service): Record<string, string> {
   return labels;
 }
 
-/**
- * Semantic equality of two subset lists: `targetRef.resourceVersion` is ignored, an absent list
- * equals an empty one, an absent string field equals "". The order of subsets, of addresses and of
- * ports carries no meaning and is ignored (Endpoints written by kube-controller-manager order ports
- * and subsets by a hash, ours by value; both must compare equal so that switching controllers does
- * not rewrite every object).
- */
-export function subsetsEqual(
-  a: readonly V1EndpointSubset[] | undefined,
-  b: readonly V1EndpointSubset[] | undefined,
-): boolean {
-  const left = normalizeSubsets(a ?? []);
-  const right = normalizeSubsets(b ?? []);
-  if (left.length !== right.length) return false;
-  return left.every((subset, i) => compareSubsets(subset, right[i]) === 0);
-}
-
+export { subsetsEqual } from '../../shared/endpoints/subsets.ts';
 export { labelsEqual } from '../../shared/kube/labels.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -200,99 +193,7 @@ function comparePods(a: V1Pod, b: V1Pod): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Repacking into canonical subsets
-
-/** One (address, port) pair; `port` undefined for a headless Service without ports. */
-interface AddressEntry {
-  address: V1EndpointAddress;
-  ready: boolean;
-  port: CoreV1EndpointPort | undefined;
-}
-
-/** Key of the "no port" group; real ports are keyed by their JSON, which never equals this. */
-const NO_PORT = '';
-
-function addressKey(address: V1EndpointAddress): string {
-  return `${address.ip}\u0000${address.targetRef?.uid ?? ''}`;
-}
-
-function portKey(port: CoreV1EndpointPort): string {
-  return JSON.stringify([port.name ?? '', port.port, port.protocol ?? '', port.appProtocol ?? null]);
-}
-
-/**
- * Regroups (address, port) pairs: each address is kept once per (IP, UID) (first one wins), each
- * port maps to a set of addresses where not-ready beats ready, and ports with the same address set
- * (readiness included) share a subset.
- */
-function repackSubsets(entries: readonly AddressEntry[]): V1EndpointSubset[] {
-  const addresses = new Map<string, V1EndpointAddress>();
-  const byPort = new Map<string, { port: CoreV1EndpointPort | undefined; ready: Map<string, boolean> }>();
-  for (const entry of entries) {
-    const aKey = addressKey(entry.address);
-    if (!addresses.has(aKey)) addresses.set(aKey, entry.address);
-    // As upstream, a port number <= 0 counts as "no port".
-    const port = entry.port !== undefined && entry.port.port > 0 ? entry.port : undefined;
-    const pKey = port === undefined ? NO_PORT : portKey(port);
-    let group = byPort.get(pKey);
-    if (group === undefined) {
-      group = { port, ready: new Map() };
-      byPort.set(pKey, group);
-    }
-    const wasReady = group.ready.get(aKey);
-    if (wasReady === undefined || wasReady) group.ready.set(aKey, entry.ready);
-  }
-
-  const bySet = new Map<string, { ready: Map<string, boolean>; ports: CoreV1EndpointPort[] }>();
-  for (const { port, ready } of byPort.values()) {
-    const setKey = [...ready.entries()]
-      .map(([aKey, isReady]) => `${aKey}\u0000${isReady ? 1 : 0}`)
-      .sort(compareStrings)
-      .join('\u0001');
-    let group = bySet.get(setKey);
-    if (group === undefined) {
-      group = { ready, ports: [] };
-      bySet.set(setKey, group);
-    }
-    if (port !== undefined) group.ports.push(port);
-  }
-
-  const subsets: V1EndpointSubset[] = [];
-  for (const { ready, ports } of bySet.values()) {
-    const readyAddrs: V1EndpointAddress[] = [];
-    const notReadyAddrs: V1EndpointAddress[] = [];
-    for (const [aKey, isReady] of ready) {
-      const address = addresses.get(aKey);
-      if (address !== undefined) (isReady ? readyAddrs : notReadyAddrs).push(copyAddress(address));
-    }
-    subsets.push(
-      makeSubset(
-        readyAddrs.sort(compareAddresses),
-        notReadyAddrs.sort(compareAddresses),
-        ports.sort(comparePorts),
-      ),
-    );
-  }
-  return subsets.sort(compareSubsets);
-}
-
-function copyAddress(address: V1EndpointAddress): V1EndpointAddress {
-  return address.targetRef === undefined
-    ? { ...address }
-    : { ...address, targetRef: { ...address.targetRef } };
-}
-
-function makeSubset(
-  addresses: V1EndpointAddress[],
-  notReadyAddresses: V1EndpointAddress[],
-  ports: CoreV1EndpointPort[],
-): V1EndpointSubset {
-  const subset: V1EndpointSubset = {};
-  if (addresses.length > 0) subset.addresses = addresses;
-  if (notReadyAddresses.length > 0) subset.notReadyAddresses = notReadyAddresses;
-  if (ports.length > 0) subset.ports = ports;
-  return subset;
-}
+// Truncation
 
 /**
  * Applies the address cap exactly as kube-controller-manager's truncateEndpoints: if the ready
@@ -337,76 +238,4 @@ function truncateSubsets(
     if (kept.addresses !== undefined || kept.notReadyAddresses !== undefined) result.push(kept);
   }
   return { subsets: result, truncated: true };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ordering and normalization
-
-/** Code-unit order, which for the ASCII of IPs, UIDs and names is Go's byte order. */
-function compareStrings(a: string | undefined, b: string | undefined): number {
-  const x = a ?? '';
-  const y = b ?? '';
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-function compareOptional(a: string | undefined, b: string | undefined): number {
-  if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1;
-  return compareStrings(a, b);
-}
-
-function compareLists<T>(a: readonly T[], b: readonly T[], compare: (x: T, y: T) => number): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const c = compare(a[i], b[i]);
-    if (c !== 0) return c;
-  }
-  return a.length - b.length;
-}
-
-/**
- * IP string, then pod UID, an address without targetRef first (upstream's order); the remaining
- * fields only break ties. Plain string fields treat absent as "", as Go does; `nodeName` is a
- * pointer upstream, so there absent and "" differ.
- */
-function compareAddresses(a: V1EndpointAddress, b: V1EndpointAddress): number {
-  return (
-    compareStrings(a.ip, b.ip) ||
-    Number(a.targetRef !== undefined) - Number(b.targetRef !== undefined) ||
-    compareStrings(a.targetRef?.uid, b.targetRef?.uid) ||
-    compareStrings(a.hostname, b.hostname) ||
-    compareOptional(a.nodeName, b.nodeName) ||
-    compareStrings(a.targetRef?.kind, b.targetRef?.kind) ||
-    compareStrings(a.targetRef?.namespace, b.targetRef?.namespace) ||
-    compareStrings(a.targetRef?.name, b.targetRef?.name) ||
-    compareStrings(a.targetRef?.apiVersion, b.targetRef?.apiVersion) ||
-    compareStrings(a.targetRef?.fieldPath, b.targetRef?.fieldPath)
-  );
-}
-
-function comparePorts(a: CoreV1EndpointPort, b: CoreV1EndpointPort): number {
-  return (
-    compareStrings(a.name, b.name) ||
-    a.port - b.port ||
-    compareStrings(a.protocol, b.protocol) ||
-    compareOptional(a.appProtocol, b.appProtocol)
-  );
-}
-
-function compareSubsets(a: V1EndpointSubset, b: V1EndpointSubset): number {
-  return (
-    compareLists(a.ports ?? [], b.ports ?? [], comparePorts) ||
-    compareLists(a.addresses ?? [], b.addresses ?? [], compareAddresses) ||
-    compareLists(a.notReadyAddresses ?? [], b.notReadyAddresses ?? [], compareAddresses)
-  );
-}
-
-/** Sorted copies, so that two semantically equal lists compare equal element by element. */
-function normalizeSubsets(subsets: readonly V1EndpointSubset[]): V1EndpointSubset[] {
-  return subsets
-    .map((s) => ({
-      addresses: [...(s.addresses ?? [])].sort(compareAddresses),
-      notReadyAddresses: [...(s.notReadyAddresses ?? [])].sort(compareAddresses),
-      ports: [...(s.ports ?? [])].sort(comparePorts),
-    }))
-    .sort(compareSubsets);
 }

@@ -4,33 +4,33 @@
  *
  * Triggers:
  * - Service add/update/delete: at once.
- * - Pod add/delete, and pod updates that change endpoints or membership (shared predicates):
- *   the Services selecting it, after --endpointslice-updates-batch-period.
+ * - Pod add/delete, and pod updates that change endpoints or membership (shared predicates,
+ *   wired by podevents.ts): the Services selecting it, after --endpointslice-updates-batch-period.
  * - Our slices: add/update only when someone else wrote them (newer generation than we
  *   wrote, or new to us — which also brings every slice once at start, so orphans are cleaned),
  *   or when their service-name / managed-by labels moved them; delete only when we did not expect
- *   it. After max(1 s, batch period), as upstream, so a fight with another writer stays slow.
+ *   it (wired by podevents.ts). After max(1 s, batch period), as upstream, so a fight with another
+ *   writer stays slow.
  * - Nodes: add/delete, or a change of readiness or zone label: the Services with pods on that
  *   Node (zone, pods skipped while their Node was missing), and when the zones' CPU shares moved,
  *   every Service with topology-mode Auto.
  */
-import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';
 import {
   BucketRateLimiter,
   ItemExponentialFailureRateLimiter,
   MaxOfRateLimiter,
 } from '../../shared/workqueue/ratelimiter.ts';
-import { servicesSelectingPod, servicesToSyncOnPodUpdate } from '../../shared/endpoints/predicates.ts';
+import { servicesOfPod, watchOwnSlices, watchPodsForServices } from '../../shared/endpoints/watches.ts';
 import {
   apiEndpointSliceWriter,
   ENDPOINTSLICE_MANAGED_BY,
   LABEL_MANAGED_BY,
-  LABEL_SERVICE_NAME,
   SERVICE_NAME_INDEX,
   serviceNameIndex,
 } from '../../shared/endpoints/slices.ts';
-import { EndpointSliceTracker, serviceKeyOf } from '../../shared/endpoints/tracker.ts';
+import { EndpointSliceTracker } from '../../shared/endpoints/tracker.ts';
 import {
   endpointSliceResource,
   nodeResource,
@@ -110,74 +110,31 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
 
   const batch = ctx.config.endpointSliceUpdatesBatchPeriodMs;
   const sliceDelay = Math.max(SLICE_CHANGE_MIN_DELAY_MS, batch);
-  const servicesInNamespace = (ns: string | undefined): V1Service[] =>
-    ns ? services.lister.byIndex('namespace', ns) : [];
-  const enqueueServicesOf = (pod: V1Pod): void => {
-    for (const key of servicesSelectingPod(pod, servicesInNamespace(pod.metadata?.namespace))) {
-      controller.enqueueAfter(key, batch);
-    }
-  };
+  const enqueueAfterBatch = (serviceKey: string): void => controller.enqueueAfter(serviceKey, batch);
 
   services.addEventHandler({
     add: (svc) => controller.enqueue(keyOf(svc)),
     update: (_old, svc) => controller.enqueue(keyOf(svc)),
     delete: (svc) => controller.enqueue(keyOf(svc)),
   });
-  pods.addEventHandler({
-    add: enqueueServicesOf,
-    update: (oldPod, newPod) => {
-      const namespaceServices = servicesInNamespace(newPod.metadata?.namespace);
-      for (const key of servicesToSyncOnPodUpdate(oldPod, newPod, namespaceServices)) {
-        controller.enqueueAfter(key, batch);
-      }
-    },
-    delete: enqueueServicesOf,
-  });
+  watchPodsForServices(pods, services.lister, enqueueAfterBatch);
 
   const ours = (slice: V1EndpointSlice): boolean =>
     slice.metadata?.labels?.[LABEL_MANAGED_BY] === ENDPOINTSLICE_MANAGED_BY;
-  const enqueueOwner = (slice: V1EndpointSlice): void => {
-    if (slice.metadata?.labels?.[LABEL_SERVICE_NAME])
-      controller.enqueueAfter(serviceKeyOf(slice), sliceDelay);
-  };
-  // Our own write coming back: wakes a sync that found the cache behind it.
-  const wakeWaiting = (slice: V1EndpointSlice): void => {
-    const key = serviceKeyOf(slice);
-    if (tracker.isWaitingForCache(key)) controller.enqueue(key);
-  };
-  slices.addEventHandler({
-    add: (slice) => {
-      if (!ours(slice)) return;
-      if (tracker.shouldSync(slice)) enqueueOwner(slice);
-      else wakeWaiting(slice);
-    },
-    update: (oldSlice, slice) => {
-      const moved =
-        oldSlice.metadata?.labels?.[LABEL_SERVICE_NAME] !== slice.metadata?.labels?.[LABEL_SERVICE_NAME] ||
-        ours(oldSlice) !== ours(slice);
-      if (moved) {
-        // It left the old Service's set: what we wrote under that key must not keep it waiting.
-        tracker.forget(oldSlice);
-        if (ours(oldSlice)) enqueueOwner(oldSlice);
-        if (ours(slice)) enqueueOwner(slice);
-      } else if (ours(slice)) {
-        if (tracker.shouldSync(slice)) enqueueOwner(slice);
-        else wakeWaiting(slice);
-      }
-    },
-    delete: (slice) => {
-      if (!ours(slice)) return;
-      // A deletion we did not issue, or of a slice we never wrote (one from before a restart),
-      // needs a sync: the slice may have to be recreated.
-      if (tracker.has(slice) && tracker.handleDeletion(slice)) wakeWaiting(slice);
-      else enqueueOwner(slice);
-    },
-  });
+  watchOwnSlices(
+    slices,
+    tracker,
+    ours,
+    (key) => controller.enqueueAfter(key, sliceDelay),
+    (key) => controller.enqueue(key),
+  );
 
   const enqueueServicesOnNode = (node: V1Node): void => {
     const name = node.metadata?.name;
     if (!name) return;
-    for (const pod of pods.lister.byIndex(POD_NODE_INDEX, name)) enqueueServicesOf(pod);
+    for (const pod of pods.lister.byIndex(POD_NODE_INDEX, name)) {
+      for (const key of servicesOfPod(pod, services.lister)) enqueueAfterBatch(key);
+    }
   };
   const nodeChanged = (node: V1Node): void => {
     enqueueServicesOnNode(node);

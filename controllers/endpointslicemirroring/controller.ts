@@ -11,22 +11,21 @@
  * - a mirrored slice (managed by us) added or updated by someone else (its generation is newer
  *   than the one we wrote, or we never wrote it: at start, this enqueues the keys of orphaned
  *   slices), or whose service-name / managed-by label changed (old and new keys); a mirrored
- *   slice deleted by anyone but us.
+ *   slice deleted by anyone but us (wired by podevents.ts).
  */
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';
 import {
   BucketRateLimiter,
   ItemExponentialFailureRateLimiter,
   MaxOfRateLimiter,
 } from '../../shared/workqueue/ratelimiter.ts';
+import { watchOwnSlices } from '../../shared/endpoints/watches.ts';
 import {
   apiEndpointSliceWriter,
-  LABEL_SERVICE_NAME,
   SERVICE_NAME_INDEX,
   serviceNameIndex,
 } from '../../shared/endpoints/slices.ts';
-import { serviceKeyOf } from '../../shared/endpoints/tracker.ts';
 import {
   endpointSliceResource,
   endpointsResource,
@@ -128,42 +127,12 @@ export function newMirroringController(ctx: ControllerContext): Controller {
     },
   });
 
-  const enqueueSlice = (slice: V1EndpointSlice): void => {
-    if (slice.metadata?.labels?.[LABEL_SERVICE_NAME]) controller.enqueueAfter(serviceKeyOf(slice), batch);
-  };
-  // Our own write coming back: wakes a sync that found the cache behind it.
-  const wakeWaiting = (slice: V1EndpointSlice): void => {
-    const key = serviceKeyOf(slice);
-    if (tracker.isWaitingForCache(key)) controller.enqueue(key);
-  };
-  slices.addEventHandler({
-    add: (slice) => {
-      if (!isMirroredSlice(slice)) return;
-      if (tracker.shouldSync(slice)) enqueueSlice(slice);
-      else wakeWaiting(slice);
-    },
-    update: (old, slice) => {
-      const serviceChanged =
-        old.metadata?.labels?.[LABEL_SERVICE_NAME] !== slice.metadata?.labels?.[LABEL_SERVICE_NAME];
-      if (serviceChanged || isMirroredSlice(old) !== isMirroredSlice(slice)) {
-        // The slice left the set of the old key: forget what we wrote under that key, or its syncs
-        // would wait forever for the cache to show it there.
-        tracker.forget(old);
-        if (isMirroredSlice(old)) enqueueSlice(old);
-        if (isMirroredSlice(slice)) enqueueSlice(slice);
-        return;
-      }
-      if (!isMirroredSlice(slice)) return;
-      if (tracker.shouldSync(slice)) enqueueSlice(slice);
-      else wakeWaiting(slice);
-    },
-    delete: (slice) => {
-      if (!isMirroredSlice(slice)) return;
-      // A deletion we did not issue (or of a slice we never wrote, e.g. before a restart) needs a
-      // sync: the slice may have to be recreated.
-      if (tracker.has(slice) && tracker.handleDeletion(slice)) wakeWaiting(slice);
-      else enqueueSlice(slice);
-    },
-  });
+  watchOwnSlices(
+    slices,
+    tracker,
+    isMirroredSlice,
+    (key) => controller.enqueueAfter(key, batch),
+    (key) => controller.enqueue(key),
+  );
   return controller;
 }

@@ -7,10 +7,11 @@
  * - `shouldMirror(endpoints, service)`: the Endpoints exists, is not labelled
  *   `endpointslice.kubernetes.io/skip-mirror=true`, is not a leader-election record, and its
  *   Service exists without a selector (absent or empty).
- * - `repackSubsets` canonicalises subsets first (upstream RepackSubsets): one address per
- *   (IP, target UID), per port not-ready beats ready, ports with the same address set share a
- *   subset, addresses of a subset without ports are kept in a port-less subset. IPs are compared in
- *   canonical text, so "2001:DB8::1" and "2001:db8::1" are one address.
+ * - Subsets are canonicalised first by `repackSubsets` of shared/endpoints/subsets.ts (upstream
+ *   RepackSubsets): one address per (IP, target UID), per port not-ready beats ready, ports with
+ *   the same address set share a subset, addresses of a subset without ports are kept in a
+ *   port-less subset. IPs are compared in canonical text, so "2001:DB8::1" and "2001:db8::1" are
+ *   one address.
  * - Per subset, ready addresses then not-ready ones are mirrored until `maxEndpointsPerSubset`
  *   have been taken; an address that is not an IP is skipped (event `InvalidIPAddress`); so is a
  *   loopback or link-local address, or the ClusterIP of a Service other than the Endpoints' own
@@ -32,7 +33,6 @@ import type {
   V1Endpoint,
   V1EndpointAddress,
   V1EndpointSlice,
-  V1EndpointSubset,
   V1Endpoints,
   V1OwnerReference,
   V1Service,
@@ -53,6 +53,7 @@ import {
   type AddressType,
   type SlicePlan,
 } from '../../shared/endpoints/slices.ts';
+import { compareStrings, repackSubsets } from '../../shared/endpoints/subsets.ts';
 import { keyOf } from '../../shared/kube/labels.ts';
 
 /** `true` on an Endpoints keeps it from being mirrored. */
@@ -167,108 +168,6 @@ export function endpointsAddressIndex(endpoints: V1Endpoints): string[] {
     }
   }
   return [...out];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Repacking
-
-interface PortEntry {
-  port: CoreV1EndpointPort | undefined;
-  /** address key -> ready */
-  ready: Map<string, boolean>;
-}
-
-const NO_PORT = '';
-
-function addressKey(address: V1EndpointAddress): string {
-  return `${address.ip}\u0000${address.targetRef?.uid ?? ''}`;
-}
-
-function repackPortKey(port: CoreV1EndpointPort): string {
-  return JSON.stringify([port.name ?? '', port.port, port.protocol ?? 'TCP', port.appProtocol ?? null]);
-}
-
-/** A copy of `address` with its IP in canonical text when it is an IP. */
-function canonicalAddress(address: V1EndpointAddress): V1EndpointAddress {
-  const copy: V1EndpointAddress = { ...address };
-  if (address.targetRef !== undefined) copy.targetRef = { ...address.targetRef };
-  const parsed = canonicalIP(address.ip);
-  if (parsed) copy.ip = parsed.address;
-  return copy;
-}
-
-/**
- * Canonical subsets (see the module contract). Subsets are ordered by their ports, addresses by
- * IP then target UID (an address without target first).
- */
-export function repackSubsets(subsets: readonly V1EndpointSubset[]): V1EndpointSubset[] {
-  const addresses = new Map<string, V1EndpointAddress>();
-  const byPort = new Map<string, PortEntry>();
-  const record = (raw: V1EndpointAddress, ready: boolean, port: CoreV1EndpointPort | undefined): void => {
-    const address = canonicalAddress(raw);
-    const aKey = addressKey(address);
-    if (!addresses.has(aKey)) addresses.set(aKey, address);
-    const pKey = port === undefined ? NO_PORT : repackPortKey(port);
-    let entry = byPort.get(pKey);
-    if (entry === undefined) {
-      entry = { port: port === undefined ? undefined : { ...port }, ready: new Map() };
-      byPort.set(pKey, entry);
-    }
-    const was = entry.ready.get(aKey);
-    if (was === undefined || was) entry.ready.set(aKey, ready);
-  };
-  for (const subset of subsets) {
-    const ports: (CoreV1EndpointPort | undefined)[] = subset.ports?.length ? subset.ports : [undefined];
-    for (const port of ports) {
-      for (const a of subset.addresses ?? []) record(a, true, port);
-      for (const a of subset.notReadyAddresses ?? []) record(a, false, port);
-    }
-  }
-
-  const bySet = new Map<string, { ready: Map<string, boolean>; ports: CoreV1EndpointPort[] }>();
-  for (const { port, ready } of byPort.values()) {
-    const setKey = [...ready.entries()]
-      .map(([aKey, isReady]) => `${aKey}\u0000${isReady ? 1 : 0}`)
-      .sort()
-      .join('\u0001');
-    let group = bySet.get(setKey);
-    if (group === undefined) {
-      group = { ready, ports: [] };
-      bySet.set(setKey, group);
-    }
-    if (port !== undefined) group.ports.push(port);
-  }
-
-  const result: V1EndpointSubset[] = [];
-  for (const { ready, ports } of bySet.values()) {
-    const readyAddrs: V1EndpointAddress[] = [];
-    const notReadyAddrs: V1EndpointAddress[] = [];
-    for (const [aKey, isReady] of ready) {
-      const address = addresses.get(aKey);
-      if (address !== undefined) (isReady ? readyAddrs : notReadyAddrs).push(address);
-    }
-    if (readyAddrs.length === 0 && notReadyAddrs.length === 0) continue;
-    const subset: V1EndpointSubset = {};
-    if (readyAddrs.length > 0) subset.addresses = readyAddrs.sort(compareAddresses);
-    if (notReadyAddrs.length > 0) subset.notReadyAddresses = notReadyAddrs.sort(compareAddresses);
-    if (ports.length > 0)
-      subset.ports = ports.sort((x, y) => compareStrings(repackPortKey(x), repackPortKey(y)));
-    result.push(subset);
-  }
-  const subsetKey = (s: V1EndpointSubset): string => JSON.stringify((s.ports ?? []).map(repackPortKey));
-  return result.sort((x, y) => compareStrings(subsetKey(x), subsetKey(y)));
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function compareAddresses(a: V1EndpointAddress, b: V1EndpointAddress): number {
-  return (
-    compareStrings(a.ip, b.ip) ||
-    Number(a.targetRef !== undefined) - Number(b.targetRef !== undefined) ||
-    compareStrings(a.targetRef?.uid ?? '', b.targetRef?.uid ?? '')
-  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,22 +14,22 @@ import {
   CLUSTER_IP_INDEX,
   endpointsAddressIndex,
   planMirroring,
-  repackSubsets,
   shouldMirror,
   type MirrorEvent,
   type MirrorOptions,
-} from '../../controllers/endpointslicemirroring/desired.ts';
-import { EndpointSliceMirroringReconciler } from '../../controllers/endpointslicemirroring/reconciler.ts';
+} from '../../../controllers/endpointslicemirroring/desired.ts';
+import { EndpointSliceMirroringReconciler } from '../../../controllers/endpointslicemirroring/reconciler.ts';
 import {
   SERVICE_NAME_INDEX,
   serviceNameIndex,
   type EndpointSliceWriter,
   type SlicePlan,
-} from '../../shared/endpoints/slices.ts';
-import { StaleCacheError } from '../../shared/endpoints/stalecache.ts';
-import { Store } from '../../shared/informer/store.ts';
-import { EventRecorder } from '../../shared/kube/events.ts';
-import { nopLogger } from '../../shared/log.ts';
+} from '../../../shared/endpoints/slices.ts';
+import { StaleCacheError } from '../../../shared/endpoints/stalecache.ts';
+import { repackSubsets } from '../../../shared/endpoints/subsets.ts';
+import { Store } from '../../../shared/informer/store.ts';
+import { EventRecorder } from '../../../shared/kube/events.ts';
+import { nopLogger } from '../../../shared/log.ts';
 
 // Fixtures: Endpoints s (uid-s) in namespace n of a selector-less Service s.
 
