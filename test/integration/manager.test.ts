@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import {
   CoordinationV1Api,
+  DiscoveryV1Api,
   KubernetesObjectApi,
   loadAllYaml,
   type KubernetesObject,
@@ -98,16 +99,27 @@ describe('the manager as a process', function () {
         .catch(() => undefined);
       return ep?.subsets?.[0]?.addresses?.[0]?.ip === '10.200.1.1';
     });
+    // The default --controllers=* runs the EndpointSlice controllers too.
+    await waitFor('an EndpointSlice with the pod', async () => {
+      const list = await cp.kubeConfig
+        .makeApiClient(DiscoveryV1Api)
+        .listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=s' });
+      return list.items[0]?.endpoints?.[0]?.addresses?.[0] === '10.200.1.1';
+    });
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     expect(
       await scrape(metricsUrl, 'workqueue_adds_total', { name: 'endpoint', controller: 'endpoint' }),
     ).to.be.above(0);
-    expect(
-      await scrape(metricsUrl, 'controller_runtime_reconcile_total', {
-        controller: 'endpoint',
-        result: 'success',
-      }),
-    ).to.be.above(0);
+    for (const controller of ['endpoint', 'endpointslice', 'endpointslicemirroring']) {
+      const reconciled = await waitFor(`${controller} to reconcile`, async () => {
+        const n = await scrape(metricsUrl, 'controller_runtime_reconcile_total', {
+          controller,
+          result: 'success',
+        });
+        return n > 0 ? n : undefined;
+      });
+      expect(reconciled, controller).to.be.above(0);
+    }
     expect(await scrape(metricsUrl, 'rest_client_requests_total', { method: 'GET' })).to.be.above(0);
     expect(
       (await fetch(metricsUrl).then((r) => r.text())).includes('nodejs_eventloop_lag_p99_seconds'),

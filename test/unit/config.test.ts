@@ -67,6 +67,36 @@ describe('parseFlags', () => {
     );
   });
 
+  it('EndpointSlice flags: defaults as kube-controller-manager, ranges enforced naming the flag', () => {
+    const { config } = parseFlags([]);
+    expect(config.maxEndpointsPerSlice).to.equal(100);
+    expect(config.concurrentServiceEndpointSyncs).to.equal(5);
+    expect(config.endpointSliceUpdatesBatchPeriodMs).to.equal(0);
+    expect(config.mirroringConcurrentServiceEndpointSyncs).to.equal(5);
+    expect(config.mirroringMaxEndpointsPerSubset).to.equal(1000);
+    expect(config.mirroringEndpointSliceUpdatesBatchPeriodMs).to.equal(0);
+    const custom = parseFlags([
+      '--max-endpoints-per-slice=1000',
+      '--endpointslice-updates-batch-period=1s',
+      '--mirroring-max-endpoints-per-subset=1',
+    ]).config;
+    expect(custom.maxEndpointsPerSlice).to.equal(1000);
+    expect(custom.endpointSliceUpdatesBatchPeriodMs).to.equal(1000);
+    expect(custom.mirroringMaxEndpointsPerSubset).to.equal(1);
+    expect(flagError(() => parseFlags(['--max-endpoints-per-slice=1001'])).message).to.equal(
+      'invalid value "1001" for flag --max-endpoints-per-slice: must be between 1 and 1000',
+    );
+    expect(flagError(() => parseFlags(['--max-endpoints-per-slice=0'])).message).to.equal(
+      'invalid value "0" for flag --max-endpoints-per-slice: must be between 1 and 1000',
+    );
+    expect(flagError(() => parseFlags(['--concurrent-service-endpoint-syncs=51'])).message).to.equal(
+      'invalid value "51" for flag --concurrent-service-endpoint-syncs: must be between 1 and 50',
+    );
+    expect(flagError(() => parseFlags(['--mirroring-max-endpoints-per-subset=0'])).message).to.equal(
+      'invalid value "0" for flag --mirroring-max-endpoints-per-subset: must be between 1 and 1000',
+    );
+  });
+
   it('rejects an unknown flag and a missing value', () => {
     expect(flagError(() => parseFlags(['--no-such-flag=1'])).message).to.equal(
       'unknown flag --no-such-flag (see --help)',
