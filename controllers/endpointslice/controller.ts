@@ -41,7 +41,8 @@ import { describeError } from '../../shared/kube/errors.ts';
 import { keyOf, parseKey } from '../../shared/kube/labels.ts';
 import type { ControllerContext } from '../context.ts';
 import { ZONE_LABEL } from './desired.ts';
-import { hintModeOf, zoneCpuRatios } from './hints.ts';
+import { hintModeOf } from './hints.ts';
+import { zoneCpuRatios } from './zones.ts';
 import { EndpointSliceReconciler } from './reconciler.ts';
 
 export const ENDPOINTSLICE_CONTROLLER_NAME = 'endpointslice';

@@ -3,8 +3,8 @@
  * Auto topology mode, and the trafficDistribution heuristics).
  *
  * Contract:
- * - `hintModeOf` says which hints a Service asks for; `zoneCpuRatios` turns the Nodes into each
- *   zone's share of the allocatable CPU (the input of Auto mode).
+ * - `hintModeOf` says which hints a Service asks for; Auto mode takes each zone's share of the
+ *   allocatable CPU from zones.ts.
  * - `TopologyHints.reconcile` takes one Service's planned slices of one address type: `creates`
  *   and `updates` are ours and are changed in place; `unchanged` slices are cache objects and are
  *   never changed: one whose hints must change is deep-copied, fixed, and the copy is appended to
@@ -20,22 +20,13 @@
  *   address type, Warning `TopologyAwareHintsDisabled` when Auto mode cannot populate them (every
  *   time) or when a Service that had Auto hints leaves Auto mode (once).
  */
-import type {
-  V1Endpoint,
-  V1EndpointHints,
-  V1EndpointSlice,
-  V1Node,
-  V1Service,
-} from '@kubernetes/client-node';
+import type { V1Endpoint, V1EndpointHints, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { hintsEqual } from '../../shared/endpoints/slices.ts';
 
 export const TOPOLOGY_MODE_ANNOTATION = 'service.kubernetes.io/topology-mode';
 export const DEPRECATED_TOPOLOGY_HINTS_ANNOTATION = 'service.kubernetes.io/topology-aware-hints';
 
 export type HintMode = 'none' | 'auto' | 'zone' | 'node';
-
-const ZONE_LABEL = 'topology.kubernetes.io/zone';
-const EXCLUDED_NODE_LABELS = ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master'];
 
 /** Largest extra share of traffic, over its CPU share, that a zone's endpoints may receive. */
 const OVERLOAD_THRESHOLD = 0.2;
@@ -64,78 +55,6 @@ export function hintModeOf(service: V1Service): HintMode {
     default:
       return 'none';
   }
-}
-
-/**
- * CPU share per zone over Ready (condition Ready=True), non-control-plane (no label
- * node-role.kubernetes.io/control-plane nor node-role.kubernetes.io/master) Nodes; undefined when
- * some such node lacks the zone label topology.kubernetes.io/zone or allocatable cpu, or no such
- * node exists (upstream "insufficient node info").
- */
-export function zoneCpuRatios(nodes: readonly V1Node[]): Map<string, number> | undefined {
-  const milliByZone = new Map<string, number>();
-  let total = 0;
-  for (const node of nodes) {
-    const labels = node.metadata?.labels ?? {};
-    if (EXCLUDED_NODE_LABELS.some((label) => label in labels)) continue;
-    const ready = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
-    if (ready?.status !== 'True') continue;
-    const zone = labels[ZONE_LABEL];
-    const milli = cpuMillis(node.status?.allocatable?.cpu);
-    if (!zone || milli === undefined || milli <= 0) return undefined;
-    milliByZone.set(zone, (milliByZone.get(zone) ?? 0) + milli);
-    total += milli;
-  }
-  if (total === 0) return undefined;
-  const ratios = new Map<string, number>();
-  for (const [zone, milli] of [...milliByZone].sort(([a], [b]) => compare(a, b))) {
-    ratios.set(zone, milli / total);
-  }
-  return ratios;
-}
-
-const DECIMAL_SUFFIXES: Record<string, number> = {
-  n: -9,
-  u: -6,
-  m: -3,
-  '': 0,
-  k: 3,
-  M: 6,
-  G: 9,
-  T: 12,
-  P: 15,
-  E: 18,
-};
-const BINARY_SUFFIXES: Record<string, number> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
-
-/**
- * A Kubernetes quantity ("4", "3500m", "0.5", "1e3", "2Ki") in thousandths, rounded up like
- * resource.Quantity's MilliValue; undefined when `text` is not a quantity.
- */
-function cpuMillis(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const match = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)([a-zA-Z]*|[eE][+-]?\d+)$/.exec(text.trim());
-  if (!match) return undefined;
-  const [, sign, number, suffix] = match;
-  const [whole, fraction = ''] = number.split('.');
-  const digits = BigInt(`${whole}${fraction}` || '0');
-  // value = digits / 10^fraction.length * scale, in thousandths.
-  let numerator = digits * 1000n;
-  let denominator = 10n ** BigInt(fraction.length);
-  if (suffix in BINARY_SUFFIXES) {
-    numerator *= 2n ** BigInt(BINARY_SUFFIXES[suffix]);
-  } else {
-    const exponent = suffix in DECIMAL_SUFFIXES ? DECIMAL_SUFFIXES[suffix] : exponentOf(suffix);
-    if (exponent === undefined) return undefined;
-    if (exponent >= 0) numerator *= 10n ** BigInt(exponent);
-    else denominator *= 10n ** BigInt(-exponent);
-  }
-  const milli = Number((numerator + denominator - 1n) / denominator);
-  return sign === '-' ? -milli : milli;
-}
-
-function exponentOf(suffix: string): number | undefined {
-  return /^[eE][+-]?\d+$/.test(suffix) ? Number.parseInt(suffix.slice(1), 10) : undefined;
 }
 
 export interface HintEvent {

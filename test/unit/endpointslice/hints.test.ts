@@ -11,12 +11,12 @@ import {
   hintModeOf,
   TOPOLOGY_MODE_ANNOTATION,
   TopologyHints,
-  zoneCpuRatios,
   type HintEvent,
   type HintMode,
   type HintsInput,
   type HintsResult,
 } from '../../../controllers/endpointslice/hints.ts';
+import { zoneCpuRatios } from '../../../controllers/endpointslice/zones.ts';
 
 // Fixtures. Hints are written compactly: '-' none, 'a' zone a, 'a@n1' zone a and node n1, '@n1' node n1.
 

@@ -5,7 +5,7 @@
  */
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { EndpointSliceReconciler, type SyncPlan } from '../../../controllers/endpointslice/reconciler.ts';
-import { zoneCpuRatios } from '../../../controllers/endpointslice/hints.ts';
+import { zoneCpuRatios } from '../../../controllers/endpointslice/zones.ts';
 import {
   SERVICE_NAME_INDEX,
   serviceNameIndex,
