@@ -51,5 +51,8 @@ test: lint test-unit test-integration ## lint + unit + integration
 run: install envtest-assets ## run the manager: against your cluster if one is configured, else a local control plane
 	node cmd/run.ts $(ARGS)
 
+bench: install build envtest-assets kube-controller-manager ## ours vs kube-controller-manager, S1-S4 (< 30 min); docs/BENCHMARKS.md
+	node bench/run.ts $(ARGS)
+
 clean: ## remove build output (the envtest cache stays)
 	rm -rf dist

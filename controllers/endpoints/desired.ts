@@ -36,7 +36,6 @@ import {
   shouldSetHostname,
 } from '../../shared/endpoints/pods.ts';
 import {
-  compareStrings,
   makeSubset,
   repackAddressEntries,
   type AddressEntry,
@@ -86,7 +85,9 @@ export function desiredEndpoints(
   const publishNotReady = spec.publishNotReadyAddresses === true;
   const servicePorts = spec.ports ?? [];
   const entries: AddressEntry[] = [];
-  for (const pod of [...pods].sort(comparePods)) {
+  // No need to sort the pods: the addresses are sorted below, and the only duplicates the repack
+  // drops are (IP, UID) pairs, which can come from one pod only.
+  for (const pod of pods) {
     if (!serviceSelectorMatches(selector, pod.metadata?.labels)) continue;
     if (!shouldPodBeInEndpoints(pod, publishNotReady)) continue;
     const ip = endpointIP(service, pod);
@@ -184,13 +185,6 @@ function endpointPort(servicePort: V1ServicePort, port: number): CoreV1EndpointP
   return result;
 }
 
-function comparePods(a: V1Pod, b: V1Pod): number {
-  return (
-    compareStrings(a.metadata?.namespace, b.metadata?.namespace) ||
-    compareStrings(a.metadata?.name, b.metadata?.name) ||
-    compareStrings(a.metadata?.uid, b.metadata?.uid)
-  );
-}
 
 // ---------------------------------------------------------------------------------------------
 // Truncation

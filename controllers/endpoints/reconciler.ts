@@ -79,7 +79,6 @@ export class EndpointsReconciler implements Reconciler {
 
     const current = this.listers.endpoints.get(key);
     this.stale.check(key, current?.metadata?.resourceVersion);
-    const triggerTime = this.triggerTimes.compute(key, service, pods);
 
     const currentOver = current?.metadata?.annotations?.[OVER_CAPACITY_ANNOTATION] === 'truncated';
     if (
@@ -91,6 +90,9 @@ export class EndpointsReconciler implements Reconciler {
       return;
     }
 
+    // Computed only when writing: the earliest change since our last write (cheaper, and no change
+    // seen by a sync that wrote nothing is lost).
+    const triggerTime = this.triggerTimes.compute(key, service, pods);
     const annotations: Record<string, string> = { ...(current?.metadata?.annotations ?? {}) };
     if (triggerTime) annotations[TRIGGER_TIME_ANNOTATION] = formatTriggerTime(triggerTime);
     if (desired.overCapacity) annotations[OVER_CAPACITY_ANNOTATION] = 'truncated';

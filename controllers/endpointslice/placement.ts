@@ -113,7 +113,7 @@ function placeGroup(
         changed = true; // not desired, or already placed in an earlier slice
         continue;
       }
-      kept.push(copyEndpoint(wanted));
+      kept.push(wanted); // desired endpoints are fresh objects, each placed once
       if (!endpointsEqualBeyondIdentity(wanted, endpoint)) changed = true;
       remaining.delete(id);
     }
@@ -131,7 +131,7 @@ function placeGroup(
   let next = 0;
   const fill = (slice: V1EndpointSlice): void => {
     const endpoints = (slice.endpoints ??= []);
-    while (next < queue.length && endpoints.length < max) endpoints.push(copyEndpoint(queue[next++]));
+    while (next < queue.length && endpoints.length < max) endpoints.push(queue[next++]);
   };
 
   // 2. Top up the slices that are written anyway, fullest first.

@@ -41,6 +41,10 @@ export interface ControllerOptions {
   onDropped?: (key: string, err: unknown) => void;
 }
 
+/** A reconcile at least this long makes the key's next one wait as long (see enqueueAfter). */
+const SLOW_RECONCILE_MS = 20;
+const MAX_SPACING_MS = 2000;
+
 export class Controller {
   readonly name: string;
   private readonly queue: RateLimitingQueue<string>;
@@ -48,6 +52,8 @@ export class Controller {
   private readonly clock: Clock;
   private readonly metrics: ControllerMetrics | undefined;
   private readonly maxRetries: number;
+  /** key -> how long its next reconcile waits at least (keys whose last one was slow). */
+  private readonly spacing = new Map<string, number>();
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
@@ -66,12 +72,19 @@ export class Controller {
 
   /** Queues a key ("ns/name") for reconciliation. Safe before `start`. */
   enqueue(key: string): void {
-    this.queue.add(key);
+    this.enqueueAfter(key, 0);
   }
 
-  /** Queues a key after `delayMs` (an earlier pending deadline wins). */
+  /**
+   * Queues a key after `delayMs` (an earlier pending deadline wins). A key whose last reconcile
+   * took SLOW_RECONCILE_MS or more waits at least that long again (up to MAX_SPACING_MS): a Service
+   * with 10,000 pods, whose sync costs hundreds of milliseconds of the one event loop, then syncs
+   * at most about half of the time and its pod events batch up meanwhile, instead of starving the
+   * informers that deliver them (measured in docs/BENCHMARKS.md, scenario S1).
+   */
   enqueueAfter(key: string, delayMs: number): void {
-    if (delayMs > 0) this.queue.addAfter(key, delayMs);
+    const delay = Math.max(delayMs, this.spacing.get(key) ?? 0);
+    if (delay > 0) this.queue.addAfter(key, delay);
     else this.queue.add(key);
   }
 
@@ -114,7 +127,10 @@ export class Controller {
       this.handleError(key, err);
     } finally {
       this.metrics?.active.dec(labels);
-      this.metrics?.time.observe(labels, (this.clock.now() - started) / 1000);
+      const took = this.clock.now() - started;
+      this.metrics?.time.observe(labels, took / 1000);
+      if (took >= SLOW_RECONCILE_MS) this.spacing.set(key, Math.min(took, MAX_SPACING_MS));
+      else this.spacing.delete(key);
     }
   }
 

@@ -61,6 +61,10 @@ export function canonicalIP(text: string | undefined): { address: string; type: 
  * in different states (upstream's endpoint hash).
  */
 export function endpointIdentity(endpoint: V1Endpoint): string {
+  // One address (every pod endpoint): a plain join, NUL-separated so no field can fake another.
+  if (endpoint.addresses.length === 1) {
+    return `${endpoint.addresses[0]}\u0000${endpoint.hostname ?? ''}\u0000${endpoint.targetRef?.namespace ?? ''}\u0000${endpoint.targetRef?.name ?? ''}`;
+  }
   return JSON.stringify([
     [...endpoint.addresses].sort(),
     endpoint.hostname ?? '',
@@ -110,6 +114,12 @@ export function hintsEqual(a: V1Endpoint['hints'], b: V1Endpoint['hints']): bool
  * and address type hold interchangeable endpoints.
  */
 export function portSetKey(ports: readonly DiscoveryV1EndpointPort[] | undefined): string {
+  // The API server hands back `ports: null` for a placeholder slice.
+  if (ports === undefined || ports === null || ports.length === 0) return '[]';
+  if (ports.length === 1) {
+    const p = ports[0];
+    return JSON.stringify([[p.name ?? '', p.port ?? 0, p.protocol ?? 'TCP', p.appProtocol ?? '']]);
+  }
   return JSON.stringify(
     (ports ?? [])
       .map((p) => [p.name ?? '', p.port ?? 0, p.protocol ?? 'TCP', p.appProtocol ?? ''])

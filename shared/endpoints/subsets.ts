@@ -69,6 +69,8 @@ export function subsetsEqual(
   a: readonly V1EndpointSubset[] | undefined,
   b: readonly V1EndpointSubset[] | undefined,
 ): boolean {
+  // Fast path: our own Endpoints come back from the API server in the order we wrote them.
+  if (sameInOrder(a ?? [], b ?? [])) return true;
   const left = normalizeSubsets(a ?? []);
   const right = normalizeSubsets(b ?? []);
   if (left.length !== right.length) return false;
@@ -135,37 +137,68 @@ function repack(entries: readonly AddressEntry[], order: SubsetOrder): V1Endpoin
     if (wasReady === undefined || wasReady) group.ready.set(aKey, ready);
   }
 
-  const bySet = new Map<string, { ready: Map<string, boolean>; ports: CoreV1EndpointPort[] }>();
+  // Ports with the same address set share a subset. Sets are bucketed by a cheap signature (size,
+  // ready count, hash) and compared exactly only within a bucket, so a Service with one port and
+  // 10,000 addresses costs no sorting or joining here.
+  const groups: { ready: Map<string, boolean>; ports: CoreV1EndpointPort[] }[] = [];
+  const bySignature = new Map<string, number[]>();
   for (const { port, ready } of byPort.values()) {
-    const setKey = [...ready.entries()]
-      .map(([aKey, isReady]) => `${aKey}\u0000${isReady ? 1 : 0}`)
-      .sort(compareStrings)
-      .join('\u0001');
-    let group = bySet.get(setKey);
-    if (group === undefined) {
-      group = { ready, ports: [] };
-      bySet.set(setKey, group);
+    const signature = setSignature(ready);
+    const candidates = bySignature.get(signature) ?? [];
+    let index = candidates.find((i) => sameReadiness(groups[i].ready, ready));
+    if (index === undefined) {
+      index = groups.length;
+      groups.push({ ready, ports: [] });
+      candidates.push(index);
+      bySignature.set(signature, candidates);
     }
-    if (port !== undefined) group.ports.push({ ...port });
+    if (port !== undefined) groups[index].ports.push({ ...port });
   }
 
   const subsets: V1EndpointSubset[] = [];
-  for (const { ready, ports } of bySet.values()) {
+  for (const { ready, ports } of groups) {
     const readyAddrs: V1EndpointAddress[] = [];
     const notReadyAddrs: V1EndpointAddress[] = [];
     for (const [aKey, isReady] of ready) {
       const address = addresses.get(aKey);
       if (address !== undefined) (isReady ? readyAddrs : notReadyAddrs).push(copyAddress(address));
     }
-    subsets.push(
-      makeSubset(
-        readyAddrs.sort(compareAddresses),
-        notReadyAddrs.sort(compareAddresses),
-        ports.sort(order.ports),
-      ),
-    );
+    subsets.push(makeSubset(sortAddresses(readyAddrs), sortAddresses(notReadyAddrs), ports.sort(order.ports)));
   }
   return subsets.sort(order.subsets);
+}
+
+/** Order-insensitive signature of an address set with readiness; equal sets have equal ones. */
+function setSignature(ready: ReadonlyMap<string, boolean>): string {
+  let hash = 0;
+  let readyCount = 0;
+  for (const [key, isReady] of ready) {
+    let h = isReady ? 0x9e3779b9 : 0x85ebca6b;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    hash = (hash + h) | 0; // a sum: the order of the entries does not matter
+    if (isReady) readyCount++;
+  }
+  return `${ready.size}:${readyCount}:${hash}`;
+}
+
+function sameReadiness(a: ReadonlyMap<string, boolean>, b: ReadonlyMap<string, boolean>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, isReady] of a) if (b.get(key) !== isReady) return false;
+  return true;
+}
+
+/**
+ * Sorts addresses by compareAddresses' order through a precomputed key (IP, then an address
+ * without targetRef first, then UID): after the repack no two addresses of a list share IP and UID,
+ * so compareAddresses' later tie-breakers never decide, and one string comparison per step does.
+ */
+function sortAddresses(list: V1EndpointAddress[]): V1EndpointAddress[] {
+  const keyed = list.map((a) => ({
+    key: `${a.ip}\u0000${a.targetRef === undefined ? 0 : 1}\u0000${a.targetRef?.uid ?? ''}`,
+    a,
+  }));
+  keyed.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+  return keyed.map((k) => k.a);
 }
 
 function copyAddress(address: V1EndpointAddress): V1EndpointAddress {
@@ -243,6 +276,16 @@ const KEY_TEXT_ORDER: SubsetOrder = {
   ports: (a, b) => compareStrings(portKey(a), portKey(b)),
   subsets: (a, b) => compareStrings(subsetKey(a), subsetKey(b)),
 };
+
+function sameInOrder(a: readonly V1EndpointSubset[], b: readonly V1EndpointSubset[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every(
+    (x, i) =>
+      compareLists(x.ports ?? [], b[i].ports ?? [], comparePorts) === 0 &&
+      compareLists(x.addresses ?? [], b[i].addresses ?? [], compareAddresses) === 0 &&
+      compareLists(x.notReadyAddresses ?? [], b[i].notReadyAddresses ?? [], compareAddresses) === 0,
+  );
+}
 
 /** Sorted copies, so that two semantically equal lists compare equal element by element. */
 function normalizeSubsets(subsets: readonly V1EndpointSubset[]): V1EndpointSubset[] {

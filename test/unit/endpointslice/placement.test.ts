@@ -301,6 +301,16 @@ describe('EndpointSlice reconciler edges', () => {
     expect(w.slicesOf()[0].endpoints).to.have.length(2);
   });
 
+  it('a placeholder read back from the API server with ports: null is not rewritten', async () => {
+    const w = world();
+    w.addServices(service());
+    await w.sync();
+    const [placeholder] = w.slicesOf();
+    // The API server returns null, not [], for an empty ports list.
+    w.slices.upsert({ ...placeholder, ports: null as unknown as undefined });
+    expect(counts(await w.sync())).to.deep.equal([0, 0, 0]);
+  });
+
   it('a deleted Service has its slices deleted', async () => {
     const w = world();
     w.addServices(service());

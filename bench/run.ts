@@ -1,0 +1,180 @@
+/**
+ * `make bench`: ours and kube-controller-manager side by side, each on its own fresh local control
+ * plane, same QPS/burst, workers and batch periods; the scenarios of scenarios.ts; figures from the
+ * API server's metrics and /proc; results to bench-results/<time>.json and docs/BENCHMARKS.md.
+ *
+ * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4 --scale=1
+ *        --managers=ours,kube-controller-manager --no-doc --cpu-prof (ours writes a .cpuprofile)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { startControlPlane } from '../test/envtest/controlplane.ts';
+import { findAssets, pinnedVersions } from '../test/envtest/assets.ts';
+import { ApiMeter, diff, totalWrites, type Counts } from './apimeter.ts';
+import { waitConverged, type Comparison } from './compare.ts';
+import { measureFloor, type FloorCalibration } from './floor.ts';
+import { ProcSampler, startManager, type ManagerKind, type Settings } from './processes.ts';
+import { renderMarkdown } from './report.ts';
+import { SCENARIOS, type Scenario } from './scenarios.ts';
+import { Model, WorkloadWriter } from './workload.ts';
+
+export interface ScenarioResult {
+  scenario: string;
+  title: string;
+  manager: ManagerKind;
+  workloadSeconds: number;
+  /** From the last workload write until the comparator first saw the expected objects. */
+  convergeSeconds: number;
+  writes: Counts;
+  totalWrites: number;
+  peakRssBytes: number;
+  cpuSeconds: number;
+  eventLoopLagP99Seconds?: number;
+  comparison: Comparison;
+}
+
+export interface BenchRun {
+  startedAt: string;
+  durationSeconds: number;
+  command: string;
+  machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string };
+  versions: { kubernetes: string; etcd: string; ours: string };
+  settings: Settings;
+  results: ScenarioResult[];
+  floor: FloorCalibration;
+}
+
+function flag(name: string, fallback: string): string {
+  const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return hit ? hit.slice(name.length + 3) : fallback;
+}
+
+async function lagP99(url: string | undefined): Promise<number | undefined> {
+  if (!url) return undefined;
+  try {
+    const text = await (await fetch(url)).text();
+    const m = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runSession(
+  kind: ManagerKind,
+  scenarios: readonly Scenario[],
+  settings: Settings,
+  nodeArgs: string[],
+  scale: number,
+): Promise<ScenarioResult[]> {
+  const cp = await startControlPlane();
+  const meter = new ApiMeter(cp);
+  const results: ScenarioResult[] = [];
+  let manager: Awaited<ReturnType<typeof startManager>> | undefined;
+  try {
+    const w = new WorkloadWriter(cp.kubeConfig);
+    await w.namespace();
+    manager = await startManager(kind, cp, settings, kind === 'ours' ? nodeArgs : []);
+    // Ready when a probe Service gets its Endpoints: caches synced, controllers running.
+    const probe = new Model();
+    await w.services(probe, ['probe']);
+    const ready = await waitConverged(cp.kubeConfig, probe, 120_000);
+    if (!ready.comparison.ok) throw new Error(`${kind} did not start: ${ready.comparison.differences.join('; ')}`);
+
+    const model = new Model();
+    model.services.add('probe');
+    for (const scenario of scenarios) {
+      process.stderr.write(`[bench] ${kind} ${scenario.id}: ${scenario.title}\n`);
+      const before = await meter.read();
+      const sampler = new ProcSampler(manager.pid);
+      let maxLag = 0;
+      const metricsUrl = manager.metricsUrl;
+      const lagTimer = setInterval(() => {
+        void lagP99(metricsUrl).then((v) => (maxLag = Math.max(maxLag, v ?? 0)));
+      }, 2000);
+      const started = Date.now();
+      await scenario.run(w, model, scale);
+      const lastWrite = w.lastWriteAt;
+      const converged = await waitConverged(cp.kubeConfig, model, 600_000);
+      clearInterval(lagTimer);
+      maxLag = Math.max(maxLag, (await lagP99(metricsUrl)) ?? 0);
+      const stats = sampler.stop();
+      const writes = diff(await meter.read(), before);
+      const result: ScenarioResult = {
+        scenario: scenario.id,
+        title: scenario.title,
+        manager: kind,
+        workloadSeconds: (lastWrite - started) / 1000,
+        convergeSeconds: (converged.at - lastWrite) / 1000,
+        writes,
+        totalWrites: totalWrites(writes),
+        peakRssBytes: stats.peakRssBytes,
+        cpuSeconds: stats.cpuSeconds,
+        ...(kind === 'ours' ? { eventLoopLagP99Seconds: maxLag } : {}),
+        comparison: converged.comparison,
+      };
+      process.stderr.write(
+        `[bench] ${kind} ${scenario.id}: converged ${result.convergeSeconds.toFixed(2)} s after the last write ` +
+          `(${result.comparison.ok ? 'ok' : result.comparison.differences.join('; ')}), ` +
+          `${result.totalWrites} writes, peak RSS ${(stats.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ` +
+          `CPU ${stats.cpuSeconds.toFixed(1)} s\n`,
+      );
+      results.push(result);
+    }
+  } finally {
+    await manager?.stop();
+    await meter.close();
+    await cp.stop();
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const settings: Settings = {
+    qps: Number(flag('qps', '100')),
+    burst: Number(flag('burst', '100')),
+    workers: Number(flag('workers', '5')),
+    batchPeriod: flag('batch-period', '0s'),
+  };
+  const scale = Number(flag('scale', '1'));
+  const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4').split(','));
+  const managers = flag('managers', 'ours,kube-controller-manager').split(',') as ManagerKind[];
+  const nodeArgs = process.argv.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=bench-results'] : [];
+  if (managers.includes('kube-controller-manager') && !findAssets().kubeControllerManager) {
+    throw new Error('no kube-controller-manager binary: run `make kube-controller-manager`');
+  }
+
+  const results: ScenarioResult[] = [];
+  for (const session of ['A', 'B'] as const) {
+    const scenarios = SCENARIOS.filter((s) => s.session === session && wanted.has(s.id));
+    if (scenarios.length === 0) continue;
+    for (const kind of managers) results.push(...(await runSession(kind, scenarios, settings, nodeArgs, scale)));
+  }
+  process.stderr.write('[bench] floor: a bare client loop at the same QPS/burst\n');
+  const floor = await measureFloor(settings);
+
+  const versions = pinnedVersions();
+  const { VERSION } = await import('../shared/version.ts');
+  const run: BenchRun = {
+    startedAt: startedAt.toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    command: `make bench ARGS="${process.argv.slice(2).join(' ')}"`.replace(' ARGS=""', ''),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryBytes: totalmem(), node: process.version },
+    versions: { kubernetes: versions.kubernetes, etcd: versions.etcd, ours: VERSION },
+    settings,
+    results,
+    floor,
+  };
+  mkdirSync('bench-results', { recursive: true });
+  const file = join('bench-results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
+  process.stderr.write(`[bench] wrote ${file}\n`);
+  if (!process.argv.includes('--no-doc')) {
+    writeFileSync(join('docs', 'BENCHMARKS.md'), renderMarkdown(run, file));
+    process.stderr.write('[bench] wrote docs/BENCHMARKS.md\n');
+  }
+}
+
+await main();
