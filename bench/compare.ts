@@ -71,7 +71,9 @@ export function compare(model: Model, snap: Snapshot, maxDifferences = 5): Compa
         const all = [...ready, ...notReady];
         const truncated = ep.metadata?.annotations?.['endpoints.kubernetes.io/over-capacity'] === 'truncated';
         if (all.length !== 1000 || !truncated || all.some((ip) => !want.has(ip))) {
-          note(`${svc}: Endpoints hold ${all.length} addresses (truncated=${truncated}), want 1000 of ${want.size}`);
+          note(
+            `${svc}: Endpoints hold ${all.length} addresses (truncated=${truncated}), want 1000 of ${want.size}`,
+          );
         }
       } else {
         for (const [ip, isReady] of want) {
@@ -99,26 +101,33 @@ export function compare(model: Model, snap: Snapshot, maxDifferences = 5): Compa
     endpointCount += seen.size;
     if (seen.size !== want.size) note(`${svc}: slices hold ${seen.size} endpoints, want ${want.size}`);
     for (const [ip, isReady] of want) {
-      if (seen.get(ip) !== isReady) note(`${svc}: slice endpoint ${ip} ready=${seen.get(ip)}, want ${isReady}`);
+      if (seen.get(ip) !== isReady)
+        note(`${svc}: slice endpoint ${ip} ready=${seen.get(ip)}, want ${isReady}`);
     }
   }
   return { ok: differences.length === 0, differences, slices: sliceCount, endpoints: endpointCount };
 }
 
 /** Polls until the API server shows the model; resolves with the time it first did. */
+export const POLL_MS = 200;
+
 export async function waitConverged(
   kc: KubeConfig,
   model: Model,
   timeoutMs: number,
-  pollMs = 200,
-): Promise<{ at: number; comparison: Comparison }> {
+  pollMs = POLL_MS,
+): Promise<{ at: number; comparison: Comparison; detectSeconds: number }> {
   const deadline = Date.now() + timeoutMs;
   let last: Comparison | undefined;
   for (;;) {
+    const readAt = Date.now();
     last = compare(model, await snapshot(kc));
     // Converged at the latest when the lists came back: an upper bound, off by at most one poll.
-    if (last.ok) return { at: Date.now(), comparison: last };
-    if (Date.now() > deadline) return { at: Number.NaN, comparison: last };
+    // detectSeconds: what one read and compare costs, the comparator's own share of the figure.
+    const now = Date.now();
+    if (last.ok) return { at: now, comparison: last, detectSeconds: (now - readAt) / 1000 };
+    if (Date.now() > deadline)
+      return { at: Number.NaN, comparison: last, detectSeconds: (now - readAt) / 1000 };
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }

@@ -84,13 +84,19 @@ export async function measureFloor(settings: Settings): Promise<FloorCalibration
   }
 }
 
-/** Floor convergence time of a scenario whose reference issued `writes` writes. */
+/**
+ * Floor convergence time of a scenario whose reference issued `writes` writes, as our comparator
+ * would see it: the writes that do not fit in the workload's duration at the measured rate, one
+ * write, and the comparator's own latency (half a poll on average, plus one read and compare).
+ */
 export function floorSeconds(
   floor: FloorCalibration,
   burst: number,
   writes: number,
   workloadSeconds: number,
+  detectSeconds: number,
+  pollSeconds: number,
 ): number {
   const needed = Math.max(0, writes - burst) / floor.writesPerSecond;
-  return Math.max(0, needed - workloadSeconds) + floor.writeLatencySeconds;
+  return Math.max(0, needed - workloadSeconds) + floor.writeLatencySeconds + pollSeconds / 2 + detectSeconds;
 }

@@ -1,5 +1,6 @@
 /** docs/BENCHMARKS.md from one bench run: the machine, versions, command, figures and ratios. */
 import type { BenchRun, ScenarioResult } from './run.ts';
+import { POLL_MS } from './compare.ts';
 import { floorSeconds } from './floor.ts';
 
 const MiB = 2 ** 20;
@@ -50,7 +51,8 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
   lines.push(
     `- Settings for both: client QPS ${run.settings.qps} / burst ${run.settings.burst}, ${run.settings.workers} workers per controller, batch periods ${run.settings.batchPeriod}`,
   );
-  lines.push(`- Raw results: \`${jsonFile}\``, '');
+  lines.push(`- Raw results: \`${jsonFile}\``);
+  lines.push('- What the figures led to (profiles, fixes, what remains): docs/PERFORMANCE.md', '');
 
   lines.push('## Figures', '');
   lines.push(
@@ -69,29 +71,37 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
 
   lines.push('## Ratios and targets', '');
   lines.push(
-    '| scenario | writes ours / kcm (target <= 1.0) | converge ours / kcm (<= 1.0) | floor s | converge ours / floor (<= 1.2) | peak RSS ours / kcm (<= 1.5) | same endpoints |',
+    '| scenario | writes ours / kcm (target <= 1.0) | converge ours / kcm (<= 1.0) | floor s | converge ours / floor (<= 1.2) | converge kcm / floor | peak RSS ours / kcm (<= 1.5) | same endpoints |',
   );
-  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const s of scenarios) {
     const ours = find(s, 'ours');
     const kcm = find(s, 'kube-controller-manager');
     const reference = Math.min(ours?.totalWrites ?? Infinity, kcm?.totalWrites ?? Infinity);
     const floor =
       ours && Number.isFinite(reference)
-        ? floorSeconds(run.floor, run.settings.burst, reference, Math.min(ours.workloadSeconds, kcm?.workloadSeconds ?? Infinity))
+        ? floorSeconds(
+            run.floor,
+            run.settings.burst,
+            reference,
+            Math.min(ours.workloadSeconds, kcm?.workloadSeconds ?? Infinity),
+            Math.min(ours.detectSeconds, kcm?.detectSeconds ?? Infinity),
+            POLL_MS / 1000,
+          )
         : undefined;
     const same = ours && kcm ? (ours.comparison.ok && kcm.comparison.ok ? 'yes' : 'NO (see figures)') : '—';
     lines.push(
       `| ${s} | ${ratio(ours?.totalWrites, kcm?.totalWrites)} | ${ratio(ours?.convergeSeconds, kcm?.convergeSeconds)} | ` +
-        `${fmt(floor)} | ${ratio(ours?.convergeSeconds, floor)} | ${ratio(ours?.peakRssBytes, kcm?.peakRssBytes)} | ${same} |`,
+        `${fmt(floor)} | ${ratio(ours?.convergeSeconds, floor)} | ${ratio(kcm?.convergeSeconds, floor)} | ` +
+        `${ratio(ours?.peakRssBytes, kcm?.peakRssBytes)} | ${same} |`,
     );
   }
   lines.push('');
   lines.push('## How the figures are taken', '');
   lines.push(
-    '- **Converge**: from the workload\'s last write until our comparator (bench/compare.ts) first reads Endpoints and ' +
+    "- **Converge**: from the workload's last write until our comparator (bench/compare.ts) first reads Endpoints and " +
       'EndpointSlices equal to the model: per Service the ready / not-ready addresses (1000 of them plus the ' +
-      'over-capacity annotation above 1000), and the slices\' endpoints exactly the pods\' IPs with the right `ready`, ' +
+      "over-capacity annotation above 1000), and the slices' endpoints exactly the pods' IPs with the right `ready`, " +
       'no IP twice, at most 100 per slice. Polled every 200 ms, so a figure may be late by one poll plus one list.',
     '- **Writes**: `apiserver_request_total` of the API server (write verbs on endpoints and endpointslices; events ' +
       'listed apart), read before and after each scenario: the same neutral meter for both. **Bytes written**: ' +
@@ -102,8 +112,9 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
       `${run.settings.burst} token bucket, no informer, no diff) wrote ${run.floor.writes} 100-endpoint slices in ` +
       `${fmt(run.floor.seconds)} s on a fresh control plane: ${fmt(run.floor.writesPerSecond, 1)} writes/s sustained, ` +
       `${fmt(run.floor.writeLatencySeconds * 1000, 1)} ms median per write. A scenario's floor is the time the fewer ` +
-      'of the two controller-managers\' writes take at that rate, minus what fits inside the workload\'s own duration, ' +
-      'plus one write: the fastest any controller could converge here after the last workload write.',
+      "of the two controller-managers' writes take at that rate, minus what fits inside the workload's own duration, " +
+      "plus one write, plus the comparator's own latency (half a poll and one read-and-compare of the final state): " +
+      'the fastest any controller could be seen to converge here after the last workload write.',
     '',
   );
   return `${lines.join('\n')}\n`;

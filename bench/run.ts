@@ -5,8 +5,10 @@
  *
  * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4 --scale=1
  *        --managers=ours,kube-controller-manager --no-doc --cpu-prof (ours writes a .cpuprofile)
+ *        --node-args="--max-old-space-size=256" (extra V8 flags for ours, after OURS_NODE_FLAGS)
+ *        --report-only=bench-results/X.json (only re-render docs/BENCHMARKS.md from a run)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane } from '../test/envtest/controlplane.ts';
@@ -14,7 +16,7 @@ import { findAssets, pinnedVersions } from '../test/envtest/assets.ts';
 import { ApiMeter, diff, totalWrites, type Counts } from './apimeter.ts';
 import { waitConverged, type Comparison } from './compare.ts';
 import { measureFloor, type FloorCalibration } from './floor.ts';
-import { ProcSampler, startManager, type ManagerKind, type Settings } from './processes.ts';
+import { OURS_NODE_FLAGS, ProcSampler, startManager, type ManagerKind, type Settings } from './processes.ts';
 import { renderMarkdown } from './report.ts';
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { Model, WorkloadWriter } from './workload.ts';
@@ -31,6 +33,8 @@ export interface ScenarioResult {
   peakRssBytes: number;
   cpuSeconds: number;
   eventLoopLagP99Seconds?: number;
+  /** One read and compare of the final state: the comparator's own latency, part of every figure. */
+  detectSeconds: number;
   comparison: Comparison;
 }
 
@@ -80,7 +84,8 @@ async function runSession(
     const probe = new Model();
     await w.services(probe, ['probe']);
     const ready = await waitConverged(cp.kubeConfig, probe, 120_000);
-    if (!ready.comparison.ok) throw new Error(`${kind} did not start: ${ready.comparison.differences.join('; ')}`);
+    if (!ready.comparison.ok)
+      throw new Error(`${kind} did not start: ${ready.comparison.differences.join('; ')}`);
 
     const model = new Model();
     model.services.add('probe');
@@ -112,6 +117,7 @@ async function runSession(
         peakRssBytes: stats.peakRssBytes,
         cpuSeconds: stats.cpuSeconds,
         ...(kind === 'ours' ? { eventLoopLagP99Seconds: maxLag } : {}),
+        detectSeconds: converged.detectSeconds,
         comparison: converged.comparison,
       };
       process.stderr.write(
@@ -131,6 +137,11 @@ async function runSession(
 }
 
 async function main(): Promise<void> {
+  const reportOnly = flag('report-only', '');
+  if (reportOnly !== '') {
+    writeDocs(JSON.parse(readFileSync(reportOnly, 'utf8')) as BenchRun);
+    return;
+  }
   const startedAt = new Date();
   const settings: Settings = {
     qps: Number(flag('qps', '100')),
@@ -141,7 +152,13 @@ async function main(): Promise<void> {
   const scale = Number(flag('scale', '1'));
   const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4').split(','));
   const managers = flag('managers', 'ours,kube-controller-manager').split(',') as ManagerKind[];
-  const nodeArgs = process.argv.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=bench-results'] : [];
+  const nodeArgs = [
+    ...OURS_NODE_FLAGS,
+    ...flag('node-args', '')
+      .split(' ')
+      .filter((a) => a !== ''),
+    ...(process.argv.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=bench-results'] : []),
+  ];
   if (managers.includes('kube-controller-manager') && !findAssets().kubeControllerManager) {
     throw new Error('no kube-controller-manager binary: run `make kube-controller-manager`');
   }
@@ -150,7 +167,8 @@ async function main(): Promise<void> {
   for (const session of ['A', 'B'] as const) {
     const scenarios = SCENARIOS.filter((s) => s.session === session && wanted.has(s.id));
     if (scenarios.length === 0) continue;
-    for (const kind of managers) results.push(...(await runSession(kind, scenarios, settings, nodeArgs, scale)));
+    for (const kind of managers)
+      results.push(...(await runSession(kind, scenarios, settings, nodeArgs, scale)));
   }
   process.stderr.write('[bench] floor: a bare client loop at the same QPS/burst\n');
   const floor = await measureFloor(settings);
@@ -161,7 +179,12 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
     command: `make bench ARGS="${process.argv.slice(2).join(' ')}"`.replace(' ARGS=""', ''),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryBytes: totalmem(), node: process.version },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '',
+      memoryBytes: totalmem(),
+      node: process.version,
+    },
     versions: { kubernetes: versions.kubernetes, etcd: versions.etcd, ours: VERSION },
     settings,
     results,
@@ -171,10 +194,14 @@ async function main(): Promise<void> {
   const file = join('bench-results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
   process.stderr.write(`[bench] wrote ${file}\n`);
-  if (!process.argv.includes('--no-doc')) {
-    writeFileSync(join('docs', 'BENCHMARKS.md'), renderMarkdown(run, file));
-    process.stderr.write('[bench] wrote docs/BENCHMARKS.md\n');
-  }
+  if (!process.argv.includes('--no-doc')) writeDocs(run);
+}
+
+/** docs/BENCHMARKS.md and, beside it, the run's JSON (the one in bench-results/ is not committed). */
+function writeDocs(run: BenchRun): void {
+  writeFileSync(join('docs', 'BENCHMARKS.json'), `${JSON.stringify(run, null, 2)}\n`);
+  writeFileSync(join('docs', 'BENCHMARKS.md'), renderMarkdown(run, 'docs/BENCHMARKS.json'));
+  process.stderr.write('[bench] wrote docs/BENCHMARKS.md and docs/BENCHMARKS.json\n');
 }
 
 await main();

@@ -35,11 +35,7 @@ import {
   shouldPodBeInEndpoints,
   shouldSetHostname,
 } from '../../shared/endpoints/pods.ts';
-import {
-  makeSubset,
-  repackAddressEntries,
-  type AddressEntry,
-} from '../../shared/endpoints/subsets.ts';
+import { makeSubset, repackAddressEntries, type AddressEntry } from '../../shared/endpoints/subsets.ts';
 
 /** Label put on every Endpoints this controller writes. */
 export const MANAGED_BY_LABEL = 'endpoints.kubernetes.io/managed-by';
@@ -184,7 +180,6 @@ function endpointPort(servicePort: V1ServicePort, port: number): CoreV1EndpointP
   if (servicePort.appProtocol !== undefined) result.appProtocol = servicePort.appProtocol;
   return result;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Truncation

@@ -163,7 +163,9 @@ function repack(entries: readonly AddressEntry[], order: SubsetOrder): V1Endpoin
       const address = addresses.get(aKey);
       if (address !== undefined) (isReady ? readyAddrs : notReadyAddrs).push(copyAddress(address));
     }
-    subsets.push(makeSubset(sortAddresses(readyAddrs), sortAddresses(notReadyAddrs), ports.sort(order.ports)));
+    subsets.push(
+      makeSubset(sortAddresses(readyAddrs), sortAddresses(notReadyAddrs), ports.sort(order.ports)),
+    );
   }
   return subsets.sort(order.subsets);
 }
