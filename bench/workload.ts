@@ -5,6 +5,7 @@
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { inParallel } from '../test/integration/helpers/fixtures.ts';
 
 export const NAMESPACE = 'bench';
 export const ZONES = ['zone-a', 'zone-b', 'zone-c'];
@@ -45,15 +46,6 @@ export class Model {
   podsOf(service: string): PodModel[] {
     return [...this.pods.values()].filter((p) => p.service === service);
   }
-}
-
-/** Runs `fn` over `items` with at most `width` calls in flight; the first error rejects. */
-export async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>) {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 const PATCH_OPTS = { middleware: [], middlewareMergeStrategy: 'append' as const };

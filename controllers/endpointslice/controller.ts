@@ -17,11 +17,7 @@
  */
 import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';
-import {
-  BucketRateLimiter,
-  ItemExponentialFailureRateLimiter,
-  MaxOfRateLimiter,
-} from '../../shared/workqueue/ratelimiter.ts';
+import { defaultControllerRateLimiter } from '../../shared/workqueue/ratelimiter.ts';
 import { servicesOfPod, watchOwnSlices, watchPodsForServices } from '../../shared/endpoints/watches.ts';
 import {
   apiEndpointSliceWriter,
@@ -87,10 +83,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
     workers: ctx.config.concurrentServiceEndpointSyncs,
     reconciler,
     // Upstream's: per Service 1 s doubling to 1000 s, and 10 retries/s (burst 100) overall.
-    rateLimiter: new MaxOfRateLimiter<string>(
-      new ItemExponentialFailureRateLimiter(1000, 1_000_000),
-      new BucketRateLimiter(10, 100, ctx.clock),
-    ),
+    rateLimiter: defaultControllerRateLimiter<string>(ctx.clock, 1000),
     log,
     clock: ctx.clock,
     registry: ctx.registry,

@@ -15,11 +15,7 @@
  */
 import type { V1Service } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';
-import {
-  BucketRateLimiter,
-  ItemExponentialFailureRateLimiter,
-  MaxOfRateLimiter,
-} from '../../shared/workqueue/ratelimiter.ts';
+import { defaultControllerRateLimiter } from '../../shared/workqueue/ratelimiter.ts';
 import { watchOwnSlices } from '../../shared/endpoints/watches.ts';
 import {
   apiEndpointSliceWriter,
@@ -68,10 +64,7 @@ export function newMirroringController(ctx: ControllerContext): Controller {
     name: MIRRORING_CONTROLLER_NAME,
     workers: ctx.config.mirroringConcurrentServiceEndpointSyncs,
     // Upstream's: per Endpoints 1 s doubling to 1000 s, and 10 retries/s (burst 100) overall.
-    rateLimiter: new MaxOfRateLimiter<string>(
-      new ItemExponentialFailureRateLimiter(1000, 1_000_000),
-      new BucketRateLimiter(10, 100, ctx.clock),
-    ),
+    rateLimiter: defaultControllerRateLimiter<string>(ctx.clock, 1000),
     reconciler,
     log,
     clock: ctx.clock,

@@ -126,11 +126,12 @@ export class MaxOfRateLimiter<T> implements RateLimiter<T> {
 
 /**
  * client-go's `DefaultControllerRateLimiter`: per-item exponential backoff from 5 ms to 1000 s,
- * and an overall token bucket of 10 qps with a burst of 100.
+ * and an overall token bucket of 10 qps with a burst of 100. The EndpointSlice controllers start
+ * the backoff at 1 s instead (`baseDelayMs`), as upstream's do.
  */
-export function defaultControllerRateLimiter<T>(clock: Clock): RateLimiter<T> {
+export function defaultControllerRateLimiter<T>(clock: Clock, baseDelayMs = 5): RateLimiter<T> {
   return new MaxOfRateLimiter<T>(
-    new ItemExponentialFailureRateLimiter<T>(5, 1000_000),
+    new ItemExponentialFailureRateLimiter<T>(baseDelayMs, 1000_000),
     new BucketRateLimiter<T>(10, 100, clock),
   );
 }

@@ -1,19 +1,8 @@
 import { expect } from 'chai';
 import type { V1EndpointSlice, V1Pod } from '@kubernetes/client-node';
 import { endpointIdentity } from '../../../shared/endpoints/slices.ts';
+import { prng } from '../../../bench/workload.ts';
 import { pod, service, SliceWorld, threeZones } from './world.ts';
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a slice says, without bookkeeping metadata: a write that leaves this equal changed nothing. */
 function content(slice: V1EndpointSlice): string {
