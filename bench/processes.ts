@@ -4,7 +4,7 @@
  * lag p99 from its /metrics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findAssets } from '../test/envtest/assets.ts';
@@ -55,8 +55,12 @@ export async function startManager(
   cp: ControlPlane,
   s: Settings,
   extraNodeArgs: string[] = [],
+  logPath?: string,
 ): Promise<RunningManager> {
   let child: ChildProcess;
+  // stdout to a file when asked (e.g. `--node-args=--trace-gc`); stderr is always kept for errors.
+  const logFd = logPath === undefined ? undefined : openSync(logPath, 'a');
+  const stdout = logFd ?? 'ignore';
   let metricsUrl: string | undefined;
   const stderr: string[] = [];
   if (kind === 'ours') {
@@ -73,19 +77,24 @@ export async function startManager(
         '--log-format=json',
         ...sharedFlags(s),
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', stdout, 'pipe'] },
     );
   } else {
     const bin = join(findAssets().dir, 'kube-controller-manager');
     child = spawn(bin, [`--kubeconfig=${cp.kubeconfigPath}`, '--secure-port=0', '--v=0', ...sharedFlags(s)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', stdout, 'pipe'],
     });
   }
   child.stderr?.on('data', (d: Buffer) => {
     stderr.push(d.toString());
     if (stderr.length > 200) stderr.shift();
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      if (logFd !== undefined) closeSync(logFd);
+      resolve(code);
+    }),
+  );
   if (child.pid === undefined) throw new Error(`${kind} did not start`);
   const pid = child.pid;
   return {

@@ -5,6 +5,7 @@
  *
  * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4 --scale=1
  *        --managers=ours,kube-controller-manager --no-doc --cpu-prof (ours writes a .cpuprofile)
+ *        --logs (managers' stdout to bench-results/logs-<start>/)
  *        --node-args="--max-old-space-size=256" (extra V8 flags for ours, after OURS_NODE_FLAGS)
  *        --report-only=bench-results/X.json (only re-render docs/BENCHMARKS.md from a run)
  */
@@ -71,6 +72,7 @@ async function runSession(
   settings: Settings,
   nodeArgs: string[],
   scale: number,
+  logDir: string | undefined,
 ): Promise<ScenarioResult[]> {
   const cp = await startControlPlane();
   const meter = new ApiMeter(cp);
@@ -79,7 +81,9 @@ async function runSession(
   try {
     const w = new WorkloadWriter(cp.kubeConfig);
     await w.namespace();
-    manager = await startManager(kind, cp, settings, kind === 'ours' ? nodeArgs : []);
+    const logPath =
+      logDir === undefined ? undefined : join(logDir, `${kind}-${scenarios.map((x) => x.id).join('')}.log`);
+    manager = await startManager(kind, cp, settings, kind === 'ours' ? nodeArgs : [], logPath);
     // Ready when a probe Service gets its Endpoints: caches synced, controllers running.
     const probe = new Model();
     await w.services(probe, ['probe']);
@@ -159,6 +163,11 @@ async function main(): Promise<void> {
       .filter((a) => a !== ''),
     ...(process.argv.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=bench-results'] : []),
   ];
+  // --logs: each manager's stdout (our JSON log, V8 traces) in bench-results/logs-<start>/.
+  const logDir = process.argv.includes('--logs')
+    ? join('bench-results', `logs-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
+    : undefined;
+  if (logDir !== undefined) mkdirSync(logDir, { recursive: true });
   if (managers.includes('kube-controller-manager') && !findAssets().kubeControllerManager) {
     throw new Error('no kube-controller-manager binary: run `make kube-controller-manager`');
   }
@@ -168,7 +177,7 @@ async function main(): Promise<void> {
     const scenarios = SCENARIOS.filter((s) => s.session === session && wanted.has(s.id));
     if (scenarios.length === 0) continue;
     for (const kind of managers)
-      results.push(...(await runSession(kind, scenarios, settings, nodeArgs, scale)));
+      results.push(...(await runSession(kind, scenarios, settings, nodeArgs, scale, logDir)));
   }
   process.stderr.write('[bench] floor: a bare client loop at the same QPS/burst\n');
   const floor = await measureFloor(settings);

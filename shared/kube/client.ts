@@ -6,7 +6,7 @@
  *
  * Why raw list/watch and not client-node's `Watch`: its watch aborts after 30 s without a byte,
  * which is normal for a quiet resource between bookmarks, and it cannot be configured. Our watch
- * uses the same authentication (`applySecurityAuthentication`) and the same undici dispatcher.
+ * uses the same authentication and the same connection pool (auth.ts: one pool, not one per request).
  */
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -28,6 +28,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { fetch } from 'undici';
 import { type Clock, realClock } from '../clock.ts';
 import { BucketRateLimiter } from '../workqueue/ratelimiter.ts';
+import { SharedConnectionAuth } from './auth.ts';
 import { KubeApiError, parseStatus } from './errors.ts';
 
 export interface KubeClientOptions {
@@ -121,6 +122,8 @@ export class KubeClient implements ListWatchClient {
   private readonly host: string;
   private readonly metrics: RequestMetrics | undefined;
   private readonly configuration: ReturnType<typeof createConfiguration>;
+  /** Authentication and the connection pool shared by typed APIs, lists and watches. */
+  readonly auth: SharedConnectionAuth;
 
   constructor(kubeConfig: KubeConfig, opts: KubeClientOptions) {
     const cluster = kubeConfig.getCurrentCluster();
@@ -135,9 +138,10 @@ export class KubeClient implements ListWatchClient {
       opts.qps > 0 ? new BucketRateLimiter<string>(opts.qps, Math.max(1, opts.burst), this.clock) : undefined;
     this.metrics = opts.registry ? requestMetrics(opts.registry) : undefined;
     const inner = new IsomorphicFetchHttpLibrary();
+    this.auth = new SharedConnectionAuth(kubeConfig);
     this.configuration = createConfiguration({
       baseServer: new ServerConfiguration<Record<string, string>>(this.server, {}),
-      authMethods: { default: kubeConfig },
+      authMethods: { default: this.auth },
       httpApi: wrapHttpLibrary({
         send: async (ctx: RequestContext): Promise<ResponseContext> => {
           await this.throttle();
@@ -207,7 +211,7 @@ export class KubeClient implements ListWatchClient {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), method);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
+    await this.auth.applySecurityAuthentication(ctx);
     ctx.setHeaderParam('User-Agent', this.userAgent);
     ctx.setHeaderParam('Accept', 'application/json');
     await this.throttle(signal);
