@@ -20,4 +20,4 @@ COPY --from=build /app/dist dist
 USER 65532:65532
 # Heap sized for the Deployment's 512Mi limit (bench/processes.ts OURS_NODE_FLAGS holds the same
 # flag; raise it with the limit for very large clusters).
-ENTRYPOINT ["node", "--max-old-space-size=256", "dist/cmd/manager.js"]
+ENTRYPOINT ["node", "--max-old-space-size=256", "--max-semi-space-size=16", "dist/cmd/manager.js"]

@@ -1,6 +1,6 @@
 /**
  * Our own comparator: do the Endpoints and EndpointSlices in the API server show exactly the
- * model? Used to time convergence (polled) and to check both controller-managers' results.
+ * model? Used to time convergence (from a watch) and to check both controller-managers' results.
  *
  * Per Service of the model:
  * - Endpoints: ready addresses = the ready pods' IPs, not-ready addresses = the others; above
@@ -10,8 +10,17 @@
  *   every slice at most 100 endpoints.
  * Objects of Services outside the model are ignored.
  */
-import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
-import type { KubeConfig, V1EndpointSlice, V1Endpoints } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Endpoints } from '@kubernetes/client-node';
+import { realClock } from '../shared/clock.ts';
+import { SharedInformer } from '../shared/informer/informer.ts';
+import { endpointSliceResource, endpointsResource } from '../shared/informer/resources.ts';
+import { KubeClient } from '../shared/kube/client.ts';
+import {
+  ENDPOINTSLICE_MANAGED_BY,
+  LABEL_MANAGED_BY,
+  LABEL_SERVICE_NAME,
+} from '../shared/endpoints/slices.ts';
+import { nopLogger } from '../shared/log.ts';
 import { NAMESPACE, type Model } from './workload.ts';
 
 export interface Comparison {
@@ -25,24 +34,6 @@ export interface Comparison {
 export interface Snapshot {
   endpoints: Map<string, V1Endpoints>;
   slices: Map<string, V1EndpointSlice[]>;
-}
-
-export async function snapshot(kc: KubeConfig): Promise<Snapshot> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const discovery = kc.makeApiClient(DiscoveryV1Api);
-  const [eps, slices] = await Promise.all([
-    core.listNamespacedEndpoints({ namespace: NAMESPACE }),
-    discovery.listNamespacedEndpointSlice({
-      namespace: NAMESPACE,
-      labelSelector: 'endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io',
-    }),
-  ]);
-  const bySvc = new Map<string, V1EndpointSlice[]>();
-  for (const s of slices.items) {
-    const svc = s.metadata?.labels?.['kubernetes.io/service-name'] ?? '';
-    bySvc.set(svc, [...(bySvc.get(svc) ?? []), s]);
-  }
-  return { endpoints: new Map(eps.items.map((e) => [e.metadata?.name ?? '', e])), slices: bySvc };
 }
 
 export function compare(model: Model, snap: Snapshot, maxDifferences = 5): Comparison {
@@ -108,26 +99,96 @@ export function compare(model: Model, snap: Snapshot, maxDifferences = 5): Compa
   return { ok: differences.length === 0, differences, slices: sliceCount, endpoints: endpointCount };
 }
 
-/** Polls until the API server shows the model; resolves with the time it first did. */
-export const POLL_MS = 200;
+/**
+ * Keeps Endpoints and EndpointSlices of the bench namespace in memory from a list + watch (our
+ * informer, the same code for both controller-managers) and tells when they first equal a model:
+ * the arrival time of the watch event after which the state matched. No polling, so the figure is
+ * not rounded up to a poll interval, and the API server is not loaded by repeated lists.
+ */
+export class ConvergenceWatch {
+  private readonly stopping = new AbortController();
+  private readonly endpoints: SharedInformer<V1Endpoints>;
+  private readonly slices: SharedInformer<V1EndpointSlice>;
+  private readonly running: Promise<unknown>;
+  private lastEventAt = Date.now();
+  private changed = true;
+  private wake: (() => void) | undefined;
 
-export async function waitConverged(
-  kc: KubeConfig,
-  model: Model,
-  timeoutMs: number,
-  pollMs = POLL_MS,
-): Promise<{ at: number; comparison: Comparison; detectSeconds: number }> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Comparison | undefined;
-  for (;;) {
-    const readAt = Date.now();
-    last = compare(model, await snapshot(kc));
-    // Converged at the latest when the lists came back: an upper bound, off by at most one poll.
-    // detectSeconds: what one read and compare costs, the comparator's own share of the figure.
-    const now = Date.now();
-    if (last.ok) return { at: now, comparison: last, detectSeconds: (now - readAt) / 1000 };
-    if (Date.now() > deadline)
-      return { at: Number.NaN, comparison: last, detectSeconds: (now - readAt) / 1000 };
-    await new Promise((r) => setTimeout(r, pollMs));
+  private constructor(kc: KubeConfig) {
+    const client = new KubeClient(kc, { qps: 0, burst: 0, userAgent: 'bench-comparator' });
+    const deps = { client, clock: realClock, log: nopLogger };
+    this.endpoints = new SharedInformer({ resource: endpointsResource, ...deps });
+    this.slices = new SharedInformer({ resource: endpointSliceResource, ...deps });
+    const onEvent = (o: KubernetesObject): void => {
+      if (o.metadata?.namespace !== NAMESPACE) return;
+      this.lastEventAt = Date.now();
+      this.changed = true;
+      this.wake?.();
+    };
+    for (const informer of [this.endpoints, this.slices] as SharedInformer<KubernetesObject>[]) {
+      informer.addEventHandler({ add: onEvent, update: (_, n) => onEvent(n), delete: onEvent });
+    }
+    this.running = Promise.all([
+      this.endpoints.run(this.stopping.signal),
+      this.slices.run(this.stopping.signal),
+    ]);
+  }
+
+  static async start(kc: KubeConfig): Promise<ConvergenceWatch> {
+    const watch = new ConvergenceWatch(kc);
+    await Promise.all([
+      watch.endpoints.waitForSync(watch.stopping.signal),
+      watch.slices.waitForSync(watch.stopping.signal),
+    ]);
+    return watch;
+  }
+
+  snapshot(): Snapshot {
+    const endpoints = new Map<string, V1Endpoints>();
+    for (const e of this.endpoints.lister.list()) {
+      if (e.metadata?.namespace === NAMESPACE) endpoints.set(e.metadata.name ?? '', e);
+    }
+    const slices = new Map<string, V1EndpointSlice[]>();
+    for (const s of this.slices.lister.list()) {
+      const labels = s.metadata?.labels ?? {};
+      if (s.metadata?.namespace !== NAMESPACE || labels[LABEL_MANAGED_BY] !== ENDPOINTSLICE_MANAGED_BY)
+        continue;
+      const svc = labels[LABEL_SERVICE_NAME] ?? '';
+      slices.set(svc, [...(slices.get(svc) ?? []), s]);
+    }
+    return { endpoints, slices };
+  }
+
+  /**
+   * Resolves when the state equals the model, `at` being the arrival time of the last event
+   * applied before the match (`NaN` on timeout). Compares again after each burst of events.
+   */
+  async until(model: Model, timeoutMs: number): Promise<{ at: number; comparison: Comparison }> {
+    const deadline = Date.now() + timeoutMs;
+    let comparison: Comparison | undefined;
+    for (;;) {
+      if (this.changed) {
+        this.changed = false;
+        const upTo = this.lastEventAt;
+        comparison = compare(model, this.snapshot());
+        if (comparison.ok) return { at: upTo, comparison };
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return { at: Number.NaN, comparison: comparison ?? compare(model, this.snapshot()) };
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          // Let the rest of a burst of watch events land before comparing again.
+          setImmediate(resolve);
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.running.catch(() => undefined);
   }
 }

@@ -5,12 +5,17 @@
  * issue creates and then updates of 100-endpoint EndpointSlices. The floor of a scenario is then
  * the time the reference's writes would take at that measured rate, less the part that fits inside
  * the workload's own duration (a controller can write while the workload still runs), plus one
- * write's latency: the fastest any controller could converge here after the last workload write.
+ * write until a watch delivers it: the fastest any controller could be seen to converge here after
+ * the last workload write.
  */
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { startControlPlane } from '../test/envtest/controlplane.ts';
+import { realClock } from '../shared/clock.ts';
+import { SharedInformer } from '../shared/informer/informer.ts';
+import { endpointSliceResource } from '../shared/informer/resources.ts';
 import { KubeClient } from '../shared/kube/client.ts';
+import { nopLogger } from '../shared/log.ts';
 import type { Settings } from './processes.ts';
 import { WorkloadWriter } from './workload.ts';
 
@@ -19,11 +24,15 @@ export interface FloorCalibration {
   seconds: number;
   /** Sustained writes per second of the bare loop (after its burst). */
   writesPerSecond: number;
-  /** Median latency of one write, seconds. */
+  /** Median latency of one write with tokens to spare, seconds. */
   writeLatencySeconds: number;
+  /** Median time from issuing such a write until a watch (like the comparator's) delivers it. */
+  writeSeenSeconds: number;
 }
 
 const CALIBRATION_WRITES = 600;
+/** Single writes, spaced within the QPS, for the latency of one write. */
+const LATENCY_WRITES = 50;
 
 function slice(i: number): V1EndpointSlice {
   return {
@@ -39,64 +48,115 @@ function slice(i: number): V1EndpointSlice {
 
 export async function measureFloor(settings: Settings): Promise<FloorCalibration> {
   const cp = await startControlPlane();
+  const stopWatch = new AbortController();
+  let watching: Promise<void> | undefined;
   try {
     await new WorkloadWriter(cp.kubeConfig).namespace();
+    // The comparator's view: when does a watch deliver each write (by resourceVersion)?
+    const seenAt = new Map<string, number>();
+    const watch = new SharedInformer<V1EndpointSlice>({
+      resource: endpointSliceResource,
+      client: new KubeClient(cp.kubeConfig, { qps: 0, burst: 0, userAgent: 'bench-floor-watch' }),
+      clock: realClock,
+      log: nopLogger,
+    });
+    const record = (o: V1EndpointSlice): void => {
+      seenAt.set(o.metadata?.resourceVersion ?? '', Date.now());
+    };
+    watch.addEventHandler({ add: record, update: (_, n) => record(n), delete: () => undefined });
+    watching = watch.run(stopWatch.signal);
+    await watch.waitForSync(stopWatch.signal);
+
     const client = new KubeClient(cp.kubeConfig, {
       qps: settings.qps,
       burst: settings.burst,
       userAgent: 'bench-floor',
     });
     const api = client.api(DiscoveryV1Api);
-    const latencies: number[] = [];
     const stored = new Map<number, V1EndpointSlice>();
+    const write = async (i: number): Promise<{ resourceVersion: string; at: number; seconds: number }> => {
+      const at = Date.now();
+      const previous = stored.get(i);
+      const written =
+        previous === undefined
+          ? await api.createNamespacedEndpointSlice({ namespace: 'bench', body: slice(i) })
+          : await api.replaceNamespacedEndpointSlice({
+              name: `floor-${i}`,
+              namespace: 'bench',
+              body: { ...previous, endpoints: (previous.endpoints ?? []).slice().reverse() },
+            });
+      stored.set(i, written);
+      return {
+        resourceVersion: written.metadata?.resourceVersion ?? '',
+        at,
+        seconds: (Date.now() - at) / 1000,
+      };
+    };
+
+    // Throughput: the loops as fast as the shared token bucket lets them.
     let next = 0;
     const started = Date.now();
     const loop = async (): Promise<void> => {
-      while (next < CALIBRATION_WRITES) {
-        const n = next++;
-        const i = n % 200;
-        const t0 = Date.now();
-        const previous = stored.get(i);
-        if (previous === undefined) {
-          stored.set(i, await api.createNamespacedEndpointSlice({ namespace: 'bench', body: slice(i) }));
-        } else {
-          const body = { ...previous, endpoints: (previous.endpoints ?? []).slice().reverse() };
-          stored.set(
-            i,
-            await api.replaceNamespacedEndpointSlice({ name: `floor-${i}`, namespace: 'bench', body }),
-          );
-        }
-        latencies.push((Date.now() - t0) / 1000);
-      }
+      while (next < CALIBRATION_WRITES) await write(next++ % 200);
     };
     await Promise.all(Array.from({ length: settings.workers }, loop));
     const seconds = (Date.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
+
+    // One write with tokens to spare, as a controller's last write after a quiet moment: from
+    // issuing it until the API server answers, and until a watch delivers it.
+    const single: { resourceVersion: string; at: number; seconds: number }[] = [];
+    await sleep(1000);
+    for (let k = 0; k < LATENCY_WRITES; k++) {
+      single.push(await write(k));
+      await sleep(1000 / settings.qps + 10);
+    }
+    const last = single.at(-1)?.resourceVersion ?? '';
+    await waitUntil(() => seenAt.has(last), 30_000);
+    const seen = single.map((w) => ((seenAt.get(w.resourceVersion) ?? Number.NaN) - w.at) / 1000);
     const sustained = (CALIBRATION_WRITES - Math.min(settings.burst, CALIBRATION_WRITES)) / seconds;
     return {
       writes: CALIBRATION_WRITES,
       seconds,
       writesPerSecond: sustained > 0 ? sustained : CALIBRATION_WRITES / seconds,
-      writeLatencySeconds: latencies[Math.floor(latencies.length / 2)] ?? 0,
+      writeLatencySeconds: median(single.map((w) => w.seconds)),
+      writeSeenSeconds: median(seen.filter((x) => Number.isFinite(x))),
     };
   } finally {
+    stopWatch.abort();
+    await watching?.catch(() => undefined);
     await cp.stop();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('the floor watch did not deliver the last write');
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
 /**
  * Floor convergence time of a scenario whose reference issued `writes` writes, as our comparator
- * would see it: the writes that do not fit in the workload's duration at the measured rate, one
- * write, and the comparator's own latency (half a poll on average, plus one read and compare).
+ * would see it: the writes that do not fit in the workload's duration at the measured rate, plus two
+ * deliveries of one write: the workload's last write reaching any controller (which must see it
+ * before it can act), and the controller's last write reaching the comparator.
  */
 export function floorSeconds(
   floor: FloorCalibration,
   burst: number,
   writes: number,
   workloadSeconds: number,
-  detectSeconds: number,
-  pollSeconds: number,
 ): number {
   const needed = Math.max(0, writes - burst) / floor.writesPerSecond;
-  return Math.max(0, needed - workloadSeconds) + floor.writeLatencySeconds + pollSeconds / 2 + detectSeconds;
+  return Math.max(0, needed - workloadSeconds) + 2 * floor.writeSeenSeconds;
 }

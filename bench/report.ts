@@ -1,6 +1,5 @@
 /** docs/BENCHMARKS.md from one bench run: the machine, versions, command, figures and ratios. */
 import type { BenchRun, ScenarioResult } from './run.ts';
-import { POLL_MS } from './compare.ts';
 import { floorSeconds } from './floor.ts';
 
 const MiB = 2 ** 20;
@@ -85,8 +84,6 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
             run.settings.burst,
             reference,
             Math.min(ours.workloadSeconds, kcm?.workloadSeconds ?? Infinity),
-            Math.min(ours.detectSeconds, kcm?.detectSeconds ?? Infinity),
-            POLL_MS / 1000,
           )
         : undefined;
     const same = ours && kcm ? (ours.comparison.ok && kcm.comparison.ok ? 'yes' : 'NO (see figures)') : '—';
@@ -99,10 +96,10 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
   lines.push('');
   lines.push('## How the figures are taken', '');
   lines.push(
-    "- **Converge**: from the workload's last write until our comparator (bench/compare.ts) first reads Endpoints and " +
-      'EndpointSlices equal to the model: per Service the ready / not-ready addresses (1000 of them plus the ' +
-      "over-capacity annotation above 1000), and the slices' endpoints exactly the pods' IPs with the right `ready`, " +
-      'no IP twice, at most 100 per slice. Polled every 200 ms, so a figure may be late by one poll plus one list.',
+    "- **Converge**: from the workload's last write until the watch event after which our comparator " +
+      '(bench/compare.ts, a list + watch of Endpoints and EndpointSlices) holds objects equal to the model: per ' +
+      'Service the ready / not-ready addresses (1000 of them plus the over-capacity annotation above 1000), and the ' +
+      "slices' endpoints exactly the pods' IPs with the right `ready`, no IP twice, at most 100 per slice.",
     '- **Writes**: `apiserver_request_total` of the API server (write verbs on endpoints and endpointslices; events ' +
       'listed apart), read before and after each scenario: the same neutral meter for both. **Bytes written**: ' +
       '`apiserver_request_body_size_bytes` sums for the same resources.',
@@ -111,10 +108,12 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
     `- **Floor**: a bare client loop (${run.settings.workers} loops sharing one QPS ${run.settings.qps} / burst ` +
       `${run.settings.burst} token bucket, no informer, no diff) wrote ${run.floor.writes} 100-endpoint slices in ` +
       `${fmt(run.floor.seconds)} s on a fresh control plane: ${fmt(run.floor.writesPerSecond, 1)} writes/s sustained, ` +
-      `${fmt(run.floor.writeLatencySeconds * 1000, 1)} ms median per write. A scenario's floor is the time the fewer ` +
-      "of the two controller-managers' writes take at that rate, minus what fits inside the workload's own duration, " +
-      "plus one write, plus the comparator's own latency (half a poll and one read-and-compare of the final state): " +
-      'the fastest any controller could be seen to converge here after the last workload write.',
+      `one write with tokens to spare ${fmt(run.floor.writeLatencySeconds * 1000, 1)} ms (median of 50), ` +
+      `${fmt(run.floor.writeSeenSeconds * 1000, 1)} ms median from issuing a write until a watch delivers it. ` +
+      "A scenario's floor is the time the fewer of the two controller-managers' writes take at that rate, minus " +
+      "what fits inside the workload's own duration, plus twice one write until a watch delivers it (the " +
+      "workload's last write reaching the controller, the controller's last write reaching the comparator): the " +
+      'fastest any controller could be seen to converge here after the last workload write.',
     '',
   );
   return `${lines.join('\n')}\n`;

@@ -76,11 +76,17 @@ describe('bench comparator', () => {
     expect(twice.differences).to.deep.equal(['s: 10.128.0.1 in two slices']);
   });
 
-  it('floor: writes beyond the workload at the measured rate, plus one write and the comparator', () => {
-    const floor = { writes: 600, seconds: 5, writesPerSecond: 100, writeLatencySeconds: 0.01 };
+  it('floor: writes beyond the workload at the measured rate, plus two deliveries of one write', () => {
+    const floor = {
+      writes: 600,
+      seconds: 5,
+      writesPerSecond: 100,
+      writeLatencySeconds: 0.01,
+      writeSeenSeconds: 0.012,
+    };
     // 1,100 writes, burst 100: 10 s of writes; the workload lasted 4 s, so 6 s remain.
-    expect(floorSeconds(floor, 100, 1100, 4, 0.05, 0.2)).to.be.closeTo(6 + 0.01 + 0.1 + 0.05, 1e-9);
-    // All writes fit inside the workload: only the last write and the comparator remain.
-    expect(floorSeconds(floor, 100, 500, 60, 0.05, 0.2)).to.be.closeTo(0.16, 1e-9);
+    expect(floorSeconds(floor, 100, 1100, 4)).to.be.closeTo(6 + 0.024, 1e-9);
+    // All writes fit inside the workload: the controller sees the last write, its write is seen.
+    expect(floorSeconds(floor, 100, 500, 60)).to.be.closeTo(0.024, 1e-9);
   });
 });
