@@ -10,7 +10,8 @@ function fmt(n: number | undefined, digits = 2): string {
 
 function ratio(a: number | undefined, b: number | undefined): string {
   if (a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b) || b === 0) return '—';
-  return (a / b).toFixed(2);
+  const r = a / b;
+  return r.toFixed(r < 10 ? 2 : r < 100 ? 1 : 0);
 }
 
 function writesText(r: ScenarioResult): string {
@@ -60,7 +61,7 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of run.results) {
     lines.push(
-      `| ${r.scenario} | ${r.manager} | ${fmt(r.workloadSeconds, 1)} | ${fmt(r.convergeSeconds)} | ${writesText(r)} (total ${r.totalWrites}) | ` +
+      `| ${r.scenario} | ${r.manager} | ${fmt(r.workloadSeconds, 1)} | ${fmt(r.convergeSeconds, 3)} | ${writesText(r)} (total ${r.totalWrites}) | ` +
         `${(bytesWritten(r) / MiB).toFixed(1)} MiB | ${(r.peakRssBytes / MiB).toFixed(0)} | ${fmt(r.cpuSeconds, 1)} | ` +
         `${r.eventLoopLagP99Seconds === undefined ? '—' : fmt(r.eventLoopLagP99Seconds * 1000, 0)} | ` +
         `${r.comparison.ok ? `expected objects (${r.comparison.slices} slices)` : `DIFFERS: ${r.comparison.differences.join('; ')}`} |`,
@@ -89,7 +90,7 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
     const same = ours && kcm ? (ours.comparison.ok && kcm.comparison.ok ? 'yes' : 'NO (see figures)') : '—';
     lines.push(
       `| ${s} | ${ratio(ours?.totalWrites, kcm?.totalWrites)} | ${ratio(ours?.convergeSeconds, kcm?.convergeSeconds)} | ` +
-        `${fmt(floor)} | ${ratio(ours?.convergeSeconds, floor)} | ${ratio(kcm?.convergeSeconds, floor)} | ` +
+        `${fmt(floor, 3)} | ${ratio(ours?.convergeSeconds, floor)} | ${ratio(kcm?.convergeSeconds, floor)} | ` +
         `${ratio(ours?.peakRssBytes, kcm?.peakRssBytes)} | ${same} |`,
     );
   }
