@@ -52,8 +52,8 @@ export class Controller {
   private readonly clock: Clock;
   private readonly metrics: ControllerMetrics | undefined;
   private readonly maxRetries: number;
-  /** key -> how long its next reconcile waits at least (keys whose last one was slow). */
-  private readonly spacing = new Map<string, number>();
+  /** key -> the time before which it is not reconciled again (keys whose last one was slow). */
+  private readonly notBefore = new Map<string, number>();
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
@@ -77,13 +77,18 @@ export class Controller {
 
   /**
    * Queues a key after `delayMs` (an earlier pending deadline wins). A key whose last reconcile
-   * took SLOW_RECONCILE_MS or more waits at least that long again (up to MAX_SPACING_MS): a Service
-   * with 10,000 pods, whose sync costs hundreds of milliseconds of the one event loop, then syncs
-   * at most about half of the time and its pod events batch up meanwhile, instead of starving the
-   * informers that deliver them (measured in docs/BENCHMARKS.md, scenario S1).
+   * took SLOW_RECONCILE_MS or more is not reconciled again until as long has passed since that one
+   * ended (at most MAX_SPACING_MS): a Service with 10,000 pods, whose sync costs hundreds of
+   * milliseconds of the one event loop, then syncs at most about half of the time and its pod
+   * events batch up meanwhile, instead of starving the informers that deliver them (docs/
+   * PERFORMANCE.md section 1). The spacing counts from the end of the slow reconcile, so a key
+   * that was slow once, minutes ago, is not delayed now (PERFORMANCE.md section 5).
    */
   enqueueAfter(key: string, delayMs: number): void {
-    const delay = Math.max(delayMs, this.spacing.get(key) ?? 0);
+    const notBefore = this.notBefore.get(key);
+    const spacing = notBefore === undefined ? 0 : notBefore - this.clock.now();
+    if (notBefore !== undefined && spacing <= 0) this.notBefore.delete(key);
+    const delay = Math.max(delayMs, spacing);
     if (delay > 0) this.queue.addAfter(key, delay);
     else this.queue.add(key);
   }
@@ -129,8 +134,11 @@ export class Controller {
       this.metrics?.active.dec(labels);
       const took = this.clock.now() - started;
       this.metrics?.time.observe(labels, took / 1000);
-      if (took >= SLOW_RECONCILE_MS) this.spacing.set(key, Math.min(took, MAX_SPACING_MS));
-      else this.spacing.delete(key);
+      if (took >= SLOW_RECONCILE_MS) {
+        this.notBefore.set(key, this.clock.now() + Math.min(took, MAX_SPACING_MS));
+      } else {
+        this.notBefore.delete(key);
+      }
     }
   }
 
