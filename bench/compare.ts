@@ -99,6 +99,14 @@ export function compare(model: Model, snap: Snapshot, maxDifferences = 5): Compa
   return { ok: differences.length === 0, differences, slices: sliceCount, endpoints: endpointCount };
 }
 
+interface ReadinessProbe {
+  ready: boolean;
+  issuedAt: number;
+  resolve: (seconds: number | undefined) => void;
+}
+
+const BY_SERVICE = 'service';
+
 /**
  * Keeps Endpoints and EndpointSlices of the bench namespace in memory from a list + watch (our
  * informer, the same code for both controller-managers) and tells when they first equal a model:
@@ -113,21 +121,32 @@ export class ConvergenceWatch {
   private lastEventAt = Date.now();
   private changed = true;
   private wake: (() => void) | undefined;
+  /** Pending readiness probes by Service name, then pod IP. */
+  private readonly probes = new Map<string, Map<string, ReadinessProbe>>();
 
   private constructor(kc: KubeConfig) {
     const client = new KubeClient(kc, { qps: 0, burst: 0, userAgent: 'bench-comparator' });
     const deps = { client, clock: realClock, log: nopLogger };
     this.endpoints = new SharedInformer({ resource: endpointsResource, ...deps });
     this.slices = new SharedInformer({ resource: endpointSliceResource, ...deps });
-    const onEvent = (o: KubernetesObject): void => {
-      if (o.metadata?.namespace !== NAMESPACE) return;
-      this.lastEventAt = Date.now();
-      this.changed = true;
-      this.wake?.();
+    this.slices.addIndexers({ [BY_SERVICE]: (s) => [s.metadata?.labels?.[LABEL_SERVICE_NAME] ?? ''] });
+    const handlers = (serviceOf: (o: KubernetesObject) => string | undefined) => {
+      const onEvent = (o: KubernetesObject): void => {
+        if (o.metadata?.namespace !== NAMESPACE) return;
+        this.lastEventAt = Date.now();
+        this.changed = true;
+        const service = serviceOf(o);
+        if (service !== undefined && this.probes.has(service)) this.checkProbes(service, this.lastEventAt);
+        this.wake?.();
+      };
+      return {
+        add: onEvent,
+        update: (_: KubernetesObject, n: KubernetesObject) => onEvent(n),
+        delete: onEvent,
+      };
     };
-    for (const informer of [this.endpoints, this.slices] as SharedInformer<KubernetesObject>[]) {
-      informer.addEventHandler({ add: onEvent, update: (_, n) => onEvent(n), delete: onEvent });
-    }
+    this.endpoints.addEventHandler(handlers((o) => o.metadata?.name));
+    this.slices.addEventHandler(handlers((o) => o.metadata?.labels?.[LABEL_SERVICE_NAME]));
     this.running = Promise.all([
       this.endpoints.run(this.stopping.signal),
       this.slices.run(this.stopping.signal),
@@ -187,7 +206,60 @@ export class ConvergenceWatch {
     }
   }
 
+  /**
+   * Resolves with the seconds from `issuedAt` until the watch event after which both the Endpoints
+   * and the EndpointSlices of `service` show `ip` with readiness `ready`; `undefined` when a later
+   * write to the same pod superseded the probe or `settleProbes` ended it.
+   */
+  expectReadiness(
+    service: string,
+    ip: string,
+    ready: boolean,
+    issuedAt: number,
+  ): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      let byIp = this.probes.get(service);
+      if (byIp === undefined) {
+        byIp = new Map();
+        this.probes.set(service, byIp);
+      }
+      byIp.get(ip)?.resolve(undefined);
+      byIp.set(ip, { ready, issuedAt, resolve });
+    });
+  }
+
+  /** Ends the probes still pending (a pod flipped back before the first flip was seen). */
+  settleProbes(): void {
+    for (const byIp of this.probes.values()) for (const probe of byIp.values()) probe.resolve(undefined);
+    this.probes.clear();
+  }
+
+  private checkProbes(service: string, at: number): void {
+    const byIp = this.probes.get(service);
+    if (byIp === undefined) return;
+    const endpoints = this.endpoints.lister.get(`${NAMESPACE}/${service}`);
+    const inEndpoints = new Map<string, boolean>();
+    for (const subset of endpoints?.subsets ?? []) {
+      for (const a of subset.addresses ?? []) inEndpoints.set(a.ip, true);
+      for (const a of subset.notReadyAddresses ?? []) inEndpoints.set(a.ip, false);
+    }
+    const inSlices = new Map<string, boolean>();
+    for (const slice of this.slices.lister.byIndex(BY_SERVICE, service)) {
+      if (slice.metadata?.labels?.[LABEL_MANAGED_BY] !== ENDPOINTSLICE_MANAGED_BY) continue;
+      for (const e of slice.endpoints ?? [])
+        for (const ip of e.addresses) inSlices.set(ip, e.conditions?.ready === true);
+    }
+    for (const [ip, probe] of byIp) {
+      if (inEndpoints.get(ip) === probe.ready && inSlices.get(ip) === probe.ready) {
+        probe.resolve(Math.max(0, at - probe.issuedAt) / 1000);
+        byIp.delete(ip);
+      }
+    }
+    if (byIp.size === 0) this.probes.delete(service);
+  }
+
   async stop(): Promise<void> {
+    this.settleProbes();
     this.stopping.abort();
     await this.running.catch(() => undefined);
   }

@@ -95,6 +95,38 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
     );
   }
   lines.push('');
+
+  const timed = run.results.filter((r) => r.readinessLatency !== undefined);
+  if (timed.length > 0) {
+    lines.push('## Readiness propagation', '');
+    lines.push(
+      "Each pod status write of the scenario, from issuing it until the comparator's watch showed the pod with " +
+        'that readiness in both the Endpoints and the EndpointSlices of its Service: a distribution, where the ' +
+        'converge figure is a single sample.',
+      '',
+    );
+    lines.push('| scenario | controller-manager | writes timed | p50 ms | p99 ms | max ms |');
+    lines.push('| --- | --- | --- | --- | --- | --- |');
+    for (const r of timed) {
+      const l = r.readinessLatency!;
+      lines.push(
+        `| ${r.scenario} | ${r.manager} | ${l.samples} | ${fmt(l.p50Seconds * 1000, 1)} | ` +
+          `${fmt(l.p99Seconds * 1000, 1)} | ${fmt(l.maxSeconds * 1000, 1)} |`,
+      );
+    }
+    for (const s of [...new Set(timed.map((r) => r.scenario))]) {
+      const ours = find(s, 'ours')?.readinessLatency;
+      const kcm = find(s, 'kube-controller-manager')?.readinessLatency;
+      if (ours && kcm) {
+        lines.push(
+          '',
+          `${s}: p50 ours / kcm ${ratio(ours.p50Seconds, kcm.p50Seconds)}, ` +
+            `p99 ours / kcm ${ratio(ours.p99Seconds, kcm.p99Seconds)}.`,
+        );
+      }
+    }
+    lines.push('');
+  }
   lines.push('## How the figures are taken', '');
   lines.push(
     "- **Converge**: from the workload's last write until the watch event after which our comparator " +

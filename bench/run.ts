@@ -34,7 +34,29 @@ export interface ScenarioResult {
   peakRssBytes: number;
   cpuSeconds: number;
   eventLoopLagP99Seconds?: number;
+  /** Scenarios with `timesReadiness`: each status write until both objects showed it. */
+  readinessLatency?: LatencySummary;
   comparison: Comparison;
+}
+
+export interface LatencySummary {
+  /** Writes timed (flips superseded by a later write to the same pod before being seen are not). */
+  samples: number;
+  p50Seconds: number;
+  p99Seconds: number;
+  maxSeconds: number;
+}
+
+function summarize(values: readonly number[]): LatencySummary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return {
+    samples: sorted.length,
+    p50Seconds: at(0.5),
+    p99Seconds: at(0.99),
+    maxSeconds: sorted.at(-1) ?? Number.NaN,
+  };
 }
 
 export interface BenchRun {
@@ -103,9 +125,18 @@ async function runSession(
         void lagP99(metricsUrl).then((v) => (maxLag = Math.max(maxLag, v ?? 0)));
       }, 2000);
       const started = Date.now();
+      const readiness: Promise<number | undefined>[] = [];
+      const comparator = watch;
+      w.onStatusWrite = scenario.timesReadiness
+        ? (pod, issuedAt) =>
+            readiness.push(comparator.expectReadiness(pod.service, pod.ip, pod.ready, issuedAt))
+        : undefined;
       await scenario.run(w, model, scale);
+      w.onStatusWrite = undefined;
       const lastWrite = w.lastWriteAt;
       const converged = await watch.until(model, 600_000);
+      watch.settleProbes();
+      const readinessLatencies = (await Promise.all(readiness)).filter((x): x is number => x !== undefined);
       clearInterval(lagTimer);
       maxLag = Math.max(maxLag, (await lagP99(metricsUrl)) ?? 0);
       const stats = sampler.stop();
@@ -121,13 +152,19 @@ async function runSession(
         peakRssBytes: stats.peakRssBytes,
         cpuSeconds: stats.cpuSeconds,
         ...(kind === 'ours' ? { eventLoopLagP99Seconds: maxLag } : {}),
+        ...(scenario.timesReadiness ? { readinessLatency: summarize(readinessLatencies) } : {}),
         comparison: converged.comparison,
       };
       process.stderr.write(
         `[bench] ${kind} ${scenario.id}: converged ${result.convergeSeconds.toFixed(2)} s after the last write ` +
           `(${result.comparison.ok ? 'ok' : result.comparison.differences.join('; ')}), ` +
           `${result.totalWrites} writes, peak RSS ${(stats.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ` +
-          `CPU ${stats.cpuSeconds.toFixed(1)} s\n`,
+          `CPU ${stats.cpuSeconds.toFixed(1)} s` +
+          (result.readinessLatency
+            ? `, readiness p50 ${(result.readinessLatency.p50Seconds * 1000).toFixed(1)} ms ` +
+              `p99 ${(result.readinessLatency.p99Seconds * 1000).toFixed(1)} ms`
+            : '') +
+          '\n',
       );
       results.push(result);
     }

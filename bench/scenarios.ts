@@ -11,6 +11,11 @@ export interface Scenario {
   title: string;
   /** Scenarios of one session run in order on one control plane and controller-manager. */
   session: 'A' | 'B';
+  /**
+   * Time each pod status write until Endpoints and slices show it (p50/p99): for scenarios whose
+   * one "last write" is too small a sample, as S4's flips.
+   */
+  timesReadiness?: boolean;
   /** `scale` shrinks the workload (1 = as specified; smaller for a quick try of the harness). */
   run(w: WorkloadWriter, model: Model, scale: number): Promise<void>;
 }
@@ -74,6 +79,7 @@ export const S4: Scenario = {
   id: 'S4',
   title: 'readiness flapping on S2: 1,000 random Ready flips over 60 s',
   session: 'B',
+  timesReadiness: true,
   async run(w, model, scale) {
     const random = prng(4);
     const pods = [...model.pods.values()];

@@ -56,6 +56,8 @@ export class WorkloadWriter {
   /** Wall time (ms since epoch) of the latest completed workload write. */
   lastWriteAt = 0;
   writes = 0;
+  /** Called as each pod status write is issued (the bench times readiness propagation with it). */
+  onStatusWrite: ((pod: PodModel, issuedAt: number) => void) | undefined;
   private readonly width: number;
 
   constructor(kc: KubeConfig, width = 48) {
@@ -120,6 +122,7 @@ export class WorkloadWriter {
 
   /** Writes the pod's status as a kubelet would (JSON patch on the status subresource). */
   async status(pod: PodModel): Promise<void> {
+    this.onStatusWrite?.(pod, Date.now());
     const now = new Date().toISOString();
     const status: V1Pod['status'] = {
       phase: 'Running',
