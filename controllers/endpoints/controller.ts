@@ -17,6 +17,7 @@ import type { ControllerContext } from '../context.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './desired.ts';
 import { watchPodsForServices } from '../../shared/endpoints/watches.ts';
 import { apiEndpointsWriter, EndpointsReconciler } from './reconciler.ts';
+import { addSelectionIndexes } from '../../shared/endpoints/selection.ts';
 
 export const ENDPOINTS_CONTROLLER_NAME = 'endpoint';
 const LEADER_ANNOTATION = 'control-plane.alpha.kubernetes.io/leader';
@@ -25,6 +26,7 @@ export function newEndpointsController(ctx: ControllerContext): Controller {
   const services = ctx.informers.informerFor(serviceResource);
   const pods = ctx.informers.informerFor(podResource);
   const endpoints = ctx.informers.informerFor(endpointsResource);
+  addSelectionIndexes(pods, services);
   const log = ctx.log.child({ controller: ENDPOINTS_CONTROLLER_NAME });
 
   const reconciler = new EndpointsReconciler({

@@ -32,6 +32,7 @@ import {
   findPort,
   isPodReady,
   podIPList,
+  selectsPods,
   shouldPodBeInEndpoints,
   shouldSetHostname,
 } from '../../shared/endpoints/pods.ts';
@@ -74,9 +75,8 @@ export function desiredEndpoints(
   opts: DesiredEndpointsOptions = {},
 ): DesiredEndpoints | undefined {
   const spec = service.spec;
-  if (spec === undefined || spec.type === 'ExternalName') return undefined;
-  const selector = spec.selector;
-  if (selector === undefined || Object.keys(selector).length === 0) return undefined;
+  const selector = spec?.selector;
+  if (spec === undefined || selector === undefined || !selectsPods(service)) return undefined;
 
   const publishNotReady = spec.publishNotReadyAddresses === true;
   const servicePorts = spec.ports ?? [];

@@ -10,9 +10,11 @@ import type { V1Endpoints, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Reconciler, Request } from '../../shared/controller/reconciler.ts';
 import { hasStatusCause, isNotFound, describeError } from '../../shared/kube/errors.ts';
 import type { EventRecorder } from '../../shared/kube/events.ts';
-import { objectKey, serviceSelectorMatches } from '../../shared/kube/labels.ts';
+import { objectKey } from '../../shared/kube/labels.ts';
+import { podsSelectedBy } from '../../shared/endpoints/selection.ts';
 import type { ReadonlyStore } from '../../shared/informer/store.ts';
 import type { Logger } from '../../shared/log.ts';
+import { selectsPods } from '../../shared/endpoints/pods.ts';
 import { StaleCacheTracker } from '../../shared/endpoints/stalecache.ts';
 import { formatTriggerTime, TriggerTimeTracker } from '../../shared/endpoints/triggertime.ts';
 import {
@@ -33,7 +35,7 @@ export interface EndpointsWriter {
 
 export interface EndpointsListers {
   services: ReadonlyStore<V1Service>;
-  /** Must have the `namespace` index. */
+  /** Must have POD_LABEL_INDEX (shared/endpoints/selection.ts). */
   pods: ReadonlyStore<V1Pod>;
   endpoints: ReadonlyStore<V1Endpoints>;
 }
@@ -71,14 +73,14 @@ export class EndpointsReconciler implements Reconciler {
       if (this.listers.endpoints.get(key)) await this.writer.delete(namespace, name);
       return;
     }
-    const pods = this.listers.pods
-      .byIndex('namespace', namespace)
-      .filter((p) => serviceSelectorMatches(service.spec?.selector, p.metadata?.labels));
-    const desired = desiredEndpoints(service, pods);
-    if (!desired) return; // ExternalName or selector-less: the user's Endpoints, not ours.
-
+    if (!selectsPods(service)) return; // ExternalName or selector-less: the user's Endpoints.
     const current = this.listers.endpoints.get(key);
+    // Before the pods are read: a sync that will throw anyway should not pay for 10,000 of them.
     this.stale.check(key, current?.metadata?.resourceVersion);
+
+    const pods = podsSelectedBy(service, this.listers.pods);
+    const desired = desiredEndpoints(service, pods);
+    if (!desired) return;
 
     const currentOver = current?.metadata?.annotations?.[OVER_CAPACITY_ANNOTATION] === 'truncated';
     if (

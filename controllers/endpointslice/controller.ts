@@ -18,6 +18,7 @@
 import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';
 import { defaultControllerRateLimiter } from '../../shared/workqueue/ratelimiter.ts';
+import { addSelectionIndexes } from '../../shared/endpoints/selection.ts';
 import { servicesOfPod, watchOwnSlices, watchPodsForServices } from '../../shared/endpoints/watches.ts';
 import {
   apiEndpointSliceWriter,
@@ -55,6 +56,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
   const nodes = ctx.informers.informerFor(nodeResource);
   slices.addIndexers({ [SERVICE_NAME_INDEX]: serviceNameIndex });
   pods.addIndexers({ [POD_NODE_INDEX]: podNodeIndex });
+  addSelectionIndexes(pods, services);
   const log = ctx.log.child({ controller: ENDPOINTSLICE_CONTROLLER_NAME });
   const tracker = new EndpointSliceTracker();
 

@@ -36,6 +36,7 @@ import {
 import {
   findPort,
   isPodReady,
+  selectsPods,
   podIPList,
   shouldPodBeInEndpoints,
   shouldSetHostname,
@@ -79,19 +80,12 @@ export function serviceAddressTypes(service: V1Service): AddressType[] {
   return (['IPv4', 'IPv6'] as const).filter((t) => types.has(t));
 }
 
-/** Whether this controller manages the Service's slices (selector set, not ExternalName). */
-export function managesService(service: V1Service): boolean {
-  const spec = service.spec;
-  if (spec === undefined || spec.type === 'ExternalName') return false;
-  return spec.selector !== undefined && Object.keys(spec.selector).length > 0;
-}
-
 export function desiredEndpointGroups(
   service: V1Service,
   pods: readonly V1Pod[],
   nodeOf: (name: string) => V1Node | undefined,
 ): DesiredSlices | undefined {
-  if (!managesService(service)) return undefined;
+  if (!selectsPods(service)) return undefined;
   const addressTypes = serviceAddressTypes(service);
   const groups = new Map<AddressType, Map<string, EndpointGroup>>();
   for (const type of addressTypes) groups.set(type, new Map());

@@ -31,7 +31,8 @@ import type { EndpointSliceTracker } from '../../shared/endpoints/tracker.ts';
 import { formatTriggerTime, TriggerTimeTracker } from '../../shared/endpoints/triggertime.ts';
 import { describeError, hasStatusCause } from '../../shared/kube/errors.ts';
 import type { EventRecorder } from '../../shared/kube/events.ts';
-import { objectKey, serviceSelectorMatches } from '../../shared/kube/labels.ts';
+import { objectKey } from '../../shared/kube/labels.ts';
+import { podsSelectedBy } from '../../shared/endpoints/selection.ts';
 import type { ReadonlyStore } from '../../shared/informer/store.ts';
 import type { Logger } from '../../shared/log.ts';
 import { desiredEndpointGroups, serviceAddressTypes } from './desired.ts';
@@ -40,7 +41,7 @@ import { placeEndpoints } from './placement.ts';
 
 export interface EndpointSliceListers {
   services: ReadonlyStore<V1Service>;
-  /** Must have the `namespace` index. */
+  /** Must have POD_LABEL_INDEX (shared/endpoints/selection.ts). */
   pods: ReadonlyStore<V1Pod>;
   /** Must have the SERVICE_NAME_INDEX index. */
   slices: ReadonlyStore<V1EndpointSlice>;
@@ -103,9 +104,7 @@ export class EndpointSliceReconciler implements Reconciler {
       plan.deletes = ours;
       return plan;
     }
-    const pods = listers.pods
-      .byIndex('namespace', namespace)
-      .filter((p) => serviceSelectorMatches(service.spec?.selector, p.metadata?.labels));
+    const pods = podsSelectedBy(service, listers.pods);
     const desired = desiredEndpointGroups(service, pods, (node) => listers.nodes.get(node));
     if (!desired) return plan;
     plan.podsOnMissingNodes = desired.podsOnMissingNodes;

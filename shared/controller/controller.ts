@@ -39,9 +39,16 @@ export interface ControllerOptions {
   caches?: readonly Syncable[];
   /** Called when a key is dropped after too many failures or a terminal error. */
   onDropped?: (key: string, err: unknown) => void;
+  /**
+   * Milliseconds the event loop has been busy so far (monotonic); default: the `active` time of
+   * `performance.eventLoopUtilization()`. Spacing (see enqueueAfter) counts only busy time.
+   */
+  busyTime?: () => number;
 }
 
-/** A reconcile at least this long makes the key's next one wait as long (see enqueueAfter). */
+const eventLoopBusyTime = (): number => performance.eventLoopUtilization().active;
+
+/** A reconcile that kept the loop busy this long makes the key's next one wait as long (enqueueAfter). */
 const SLOW_RECONCILE_MS = 20;
 const MAX_SPACING_MS = 2000;
 
@@ -54,12 +61,14 @@ export class Controller {
   private readonly maxRetries: number;
   /** key -> the time before which it is not reconciled again (keys whose last one was slow). */
   private readonly notBefore = new Map<string, number>();
+  private readonly busyTime: () => number;
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
     this.opts = opts;
     this.clock = opts.clock ?? realClock;
     this.maxRetries = opts.maxRetries ?? 15;
+    this.busyTime = opts.busyTime ?? eventLoopBusyTime;
     this.metrics = opts.registry ? controllerMetrics(opts.registry) : undefined;
     this.queue = new RateLimitingQueue<string>({
       clock: this.clock,
@@ -77,8 +86,9 @@ export class Controller {
 
   /**
    * Queues a key after `delayMs` (an earlier pending deadline wins). A key whose last reconcile
-   * took SLOW_RECONCILE_MS or more is not reconciled again until as long has passed since that one
-   * ended (at most MAX_SPACING_MS): a Service with 10,000 pods, whose sync costs hundreds of
+   * kept the event loop busy for SLOW_RECONCILE_MS or more (its own work and whatever else ran
+   * meanwhile, at most its duration) is not reconciled again until as long has passed since that
+   * one ended (at most MAX_SPACING_MS): a Service with 10,000 pods, whose sync costs hundreds of
    * milliseconds of the one event loop, then syncs at most about half of the time and its pod
    * events batch up meanwhile, instead of starving the informers that deliver them (docs/
    * PERFORMANCE.md section 1). The spacing counts from the end of the slow reconcile, so a key
@@ -117,6 +127,7 @@ export class Controller {
 
   private async processOne(key: string): Promise<void> {
     const started = this.clock.now();
+    const busyAtStart = this.busyTime();
     const labels = { controller: this.name };
     this.metrics?.active.inc(labels);
     try {
@@ -134,8 +145,11 @@ export class Controller {
       this.metrics?.active.dec(labels);
       const took = this.clock.now() - started;
       this.metrics?.time.observe(labels, took / 1000);
-      if (took >= SLOW_RECONCILE_MS) {
-        this.notBefore.set(key, this.clock.now() + Math.min(took, MAX_SPACING_MS));
+      // Only the time the event loop was busy meanwhile counts: a reconcile that mostly waited for
+      // the API server (rate limiter, round trips) did not starve anything.
+      const busy = Math.min(took, this.busyTime() - busyAtStart);
+      if (busy >= SLOW_RECONCILE_MS) {
+        this.notBefore.set(key, this.clock.now() + Math.min(busy, MAX_SPACING_MS));
       } else {
         this.notBefore.delete(key);
       }

@@ -4,6 +4,16 @@
  */
 import type { V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 
+/**
+ * Whether the controllers derive this Service's endpoints from pods: not for type ExternalName nor
+ * without a (non-empty) selector, whose Endpoints are the user's.
+ */
+export function selectsPods(service: V1Service): boolean {
+  const spec = service.spec;
+  if (spec === undefined || spec.type === 'ExternalName') return false;
+  return spec.selector !== undefined && Object.keys(spec.selector).length > 0;
+}
+
 /** Whether the pod's Ready condition is True. */
 export function isPodReady(pod: V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

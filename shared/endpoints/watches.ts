@@ -6,7 +6,8 @@
  * predicates.ts):
  * - A pod add or delete enqueues every Service of the pod's namespace whose selector matches it.
  * - A pod update enqueues the Services `servicesToSyncOnPodUpdate` names (none for a resync).
- * - Services are read from the Service cache's namespace index when the event arrives.
+ * - Services are found through the Service cache's SERVICE_SELECTOR_INDEX (selection.ts) when the
+ *   event arrives; the cache must have it.
  *
  * Contract of `watchOwnSlices` (slices are "ours" by `isOurs`, owned by "namespace/<service-name
  * label>"; a slice without that label has no owner to enqueue):
@@ -22,19 +23,15 @@
  */
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { SharedInformer } from '../informer/informer.ts';
-import { NAMESPACE_INDEX, type ReadonlyStore } from '../informer/store.ts';
-import { servicesSelectingPod, servicesToSyncOnPodUpdate } from './predicates.ts';
+import type { ReadonlyStore } from '../informer/store.ts';
+import { podUpdateMatters, servicesToSyncOnPodUpdate } from './predicates.ts';
+import { candidateServices, servicesSelecting } from './selection.ts';
 import { LABEL_SERVICE_NAME } from './slices.ts';
 import { type EndpointSliceTracker, serviceKeyOf } from './tracker.ts';
 
-/** The Services of `namespace` in the cache; none for a pod without a namespace. */
-function servicesInNamespace(services: ReadonlyStore<V1Service>, namespace: string | undefined): V1Service[] {
-  return namespace ? services.byIndex(NAMESPACE_INDEX, namespace) : [];
-}
-
 /** The "ns/name" keys of the cached Services whose selector matches `pod`. */
 export function servicesOfPod(pod: V1Pod, services: ReadonlyStore<V1Service>): Set<string> {
-  return servicesSelectingPod(pod, servicesInNamespace(services, pod.metadata?.namespace));
+  return servicesSelecting(pod, services);
 }
 
 /** Calls `enqueue` with the key of every Service a pod add, update or delete concerns. */
@@ -49,8 +46,10 @@ export function watchPodsForServices(
   pods.addEventHandler({
     add: enqueueServicesOf,
     update: (oldPod, newPod) => {
-      const namespaceServices = servicesInNamespace(services, newPod.metadata?.namespace);
-      for (const key of servicesToSyncOnPodUpdate(oldPod, newPod, namespaceServices)) enqueue(key);
+      if (!podUpdateMatters(oldPod, newPod)) return;
+      // Only the Services that may select the old or the new pod need their selectors tested.
+      const candidates = [...candidateServices(oldPod, services), ...candidateServices(newPod, services)];
+      for (const key of servicesToSyncOnPodUpdate(oldPod, newPod, candidates)) enqueue(key);
     },
     delete: enqueueServicesOf,
   });

@@ -20,6 +20,8 @@ export interface ReadonlyStore<T> {
   list(): T[];
   keys(): string[];
   byIndex(indexName: string, value: string): T[];
+  /** How many objects `byIndex` would return, without building the list. */
+  indexSize(indexName: string, value: string): number;
   size(): number;
 }
 
@@ -66,9 +68,7 @@ export class Store<T extends KubernetesObject> implements ReadonlyStore<T> {
   }
 
   byIndex(indexName: string, value: string): T[] {
-    const index = this.indices.get(indexName);
-    if (!index) throw new Error(`no index named ${indexName}`);
-    const keys = index.get(value);
+    const keys = this.index(indexName).get(value);
     if (!keys) return [];
     const out: T[] = [];
     for (const k of keys) {
@@ -76,6 +76,16 @@ export class Store<T extends KubernetesObject> implements ReadonlyStore<T> {
       if (obj) out.push(obj);
     }
     return out;
+  }
+
+  indexSize(indexName: string, value: string): number {
+    return this.index(indexName).get(value)?.size ?? 0;
+  }
+
+  private index(indexName: string): Map<string, Set<string>> {
+    const index = this.indices.get(indexName);
+    if (!index) throw new Error(`no index named ${indexName}`);
+    return index;
   }
 
   /** Inserts or replaces; returns the previous object, if any. */

@@ -17,6 +17,7 @@ import { Store } from '../../../shared/informer/store.ts';
 import { StaleCacheError } from '../../../shared/endpoints/stalecache.ts';
 import { KubeApiError } from '../../../shared/kube/errors.ts';
 import { nopLogger } from '../../../shared/log.ts';
+import { POD_LABEL_INDEX, podLabelIndex } from '../../../shared/endpoints/selection.ts';
 
 // Fixtures: Service s in namespace n, selector app=a, port http 80 -> 8080/TCP.
 
@@ -133,7 +134,7 @@ function harness(
   objects: { services?: V1Service[]; pods?: V1Pod[]; endpoints?: V1Endpoints[] } = {},
 ): Harness {
   const services = new Store<V1Service>();
-  const pods = new Store<V1Pod>();
+  const pods = new Store<V1Pod>({ [POD_LABEL_INDEX]: podLabelIndex });
   const eps = new Store<V1Endpoints>();
   for (const s of objects.services ?? []) services.upsert(s);
   for (const p of objects.pods ?? []) pods.upsert(p);

@@ -17,6 +17,7 @@ import { KubeApiError } from '../../../shared/kube/errors.ts';
 import { keyOf } from '../../../shared/kube/labels.ts';
 import { nopLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../../shared/clock.ts';
+import { POD_LABEL_INDEX, podLabelIndex } from '../../../shared/endpoints/selection.ts';
 
 export const NS = 'n';
 
@@ -34,7 +35,7 @@ export interface RecordedEvent {
 
 export class SliceWorld {
   readonly services = new Store<V1Service>();
-  readonly pods = new Store<V1Pod>();
+  readonly pods = new Store<V1Pod>({ [POD_LABEL_INDEX]: podLabelIndex });
   readonly slices = new Store<V1EndpointSlice>({ [SERVICE_NAME_INDEX]: serviceNameIndex });
   readonly nodes = new Store<V1Node>();
   readonly tracker = new EndpointSliceTracker();
