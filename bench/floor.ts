@@ -11,12 +11,14 @@
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { startControlPlane } from '../test/envtest/controlplane.ts';
+import { waitFor } from '../test/integration/helpers/wait.ts';
 import { realClock } from '../shared/clock.ts';
 import { SharedInformer } from '../shared/informer/informer.ts';
 import { endpointSliceResource } from '../shared/informer/resources.ts';
 import { KubeClient } from '../shared/kube/client.ts';
 import { nopLogger } from '../shared/log.ts';
 import type { Settings } from './processes.ts';
+import { summarize } from './stats.ts';
 import { WorkloadWriter } from './workload.ts';
 
 export interface FloorCalibration {
@@ -105,13 +107,13 @@ export async function measureFloor(settings: Settings): Promise<FloorCalibration
     // One write with tokens to spare, as a controller's last write after a quiet moment: from
     // issuing it until the API server answers, and until a watch delivers it.
     const single: { resourceVersion: string; at: number; seconds: number }[] = [];
-    await sleep(1000);
+    await realClock.sleep(1000);
     for (let k = 0; k < LATENCY_WRITES; k++) {
       single.push(await write(k));
-      await sleep(1000 / settings.qps + 10);
+      await realClock.sleep(1000 / settings.qps + 10);
     }
     const last = single.at(-1)?.resourceVersion ?? '';
-    await waitUntil(() => seenAt.has(last), 30_000);
+    await waitFor('the floor watch to deliver the last write', () => seenAt.has(last), { timeoutMs: 30_000 });
     const seen = single.map((w) => ((seenAt.get(w.resourceVersion) ?? Number.NaN) - w.at) / 1000);
     const sustained = (CALIBRATION_WRITES - Math.min(settings.burst, CALIBRATION_WRITES)) / seconds;
     return {
@@ -128,21 +130,9 @@ export async function measureFloor(settings: Settings): Promise<FloorCalibration
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('the floor watch did not deliver the last write');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** The median, 0 for no samples (the floor then adds nothing for it). */
+function median(seconds: number[]): number {
+  return seconds.length === 0 ? 0 : summarize(seconds).p50Seconds;
 }
 
 /**

@@ -19,6 +19,7 @@ import { ConvergenceWatch, type Comparison } from './compare.ts';
 import { measureFloor, type FloorCalibration } from './floor.ts';
 import { OURS_NODE_FLAGS, ProcSampler, startManager, type ManagerKind, type Settings } from './processes.ts';
 import { renderMarkdown } from './report.ts';
+import { type LatencySummary, summarize } from './stats.ts';
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { Model, WorkloadWriter } from './workload.ts';
 
@@ -37,26 +38,6 @@ export interface ScenarioResult {
   /** Scenarios with `timesReadiness`: each status write until both objects showed it. */
   readinessLatency?: LatencySummary;
   comparison: Comparison;
-}
-
-export interface LatencySummary {
-  /** Writes timed (flips superseded by a later write to the same pod before being seen are not). */
-  samples: number;
-  p50Seconds: number;
-  p99Seconds: number;
-  maxSeconds: number;
-}
-
-function summarize(values: readonly number[]): LatencySummary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number): number =>
-    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  return {
-    samples: sorted.length,
-    p50Seconds: at(0.5),
-    p99Seconds: at(0.99),
-    maxSeconds: sorted.at(-1) ?? Number.NaN,
-  };
 }
 
 export interface BenchRun {

@@ -18,8 +18,8 @@
 import type { V1EndpointSlice, V1Node, V1Pod } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';
 import { defaultControllerRateLimiter } from '../../shared/workqueue/ratelimiter.ts';
-import { addSelectionIndexes } from '../../shared/endpoints/selection.ts';
-import { servicesOfPod, watchOwnSlices, watchPodsForServices } from '../../shared/endpoints/watches.ts';
+import { addSelectionIndexes, servicesSelecting } from '../../shared/endpoints/selection.ts';
+import { watchOwnSlices, watchPodsForServices } from '../../shared/endpoints/watches.ts';
 import {
   apiEndpointSliceWriter,
   ENDPOINTSLICE_MANAGED_BY,
@@ -129,7 +129,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
     const name = node.metadata?.name;
     if (!name) return;
     for (const pod of pods.lister.byIndex(POD_NODE_INDEX, name)) {
-      for (const key of servicesOfPod(pod, services.lister)) enqueueAfterBatch(key);
+      for (const key of servicesSelecting(pod, services.lister)) enqueueAfterBatch(key);
     }
   };
   const nodeChanged = (node: V1Node): void => {

@@ -18,7 +18,8 @@
  */
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import type { IndexFunc, ReadonlyStore } from '../informer/store.ts';
-import { keyOf, serviceSelectorMatches } from '../kube/labels.ts';
+import { serviceSelectorMatches } from '../kube/labels.ts';
+import { servicesSelectingPod } from './predicates.ts';
 
 export const POD_LABEL_INDEX = 'endpoints/label';
 export const SERVICE_SELECTOR_INDEX = 'endpoints/selector';
@@ -91,9 +92,5 @@ export function candidateServices(pod: V1Pod, services: ReadonlyStore<V1Service>
 
 /** The keys of the cached Services selecting `pod` (see the module contract). */
 export function servicesSelecting(pod: V1Pod, services: ReadonlyStore<V1Service>): Set<string> {
-  const keys = new Set<string>();
-  for (const service of candidateServices(pod, services)) {
-    if (serviceSelectorMatches(service.spec?.selector, pod.metadata?.labels)) keys.add(keyOf(service));
-  }
-  return keys;
+  return servicesSelectingPod(pod, candidateServices(pod, services));
 }

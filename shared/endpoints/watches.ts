@@ -24,15 +24,10 @@
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { SharedInformer } from '../informer/informer.ts';
 import type { ReadonlyStore } from '../informer/store.ts';
-import { podUpdateMatters, servicesToSyncOnPodUpdate } from './predicates.ts';
+import { servicesToSyncOnPodUpdate } from './predicates.ts';
 import { candidateServices, servicesSelecting } from './selection.ts';
 import { LABEL_SERVICE_NAME } from './slices.ts';
 import { type EndpointSliceTracker, serviceKeyOf } from './tracker.ts';
-
-/** The "ns/name" keys of the cached Services whose selector matches `pod`. */
-export function servicesOfPod(pod: V1Pod, services: ReadonlyStore<V1Service>): Set<string> {
-  return servicesSelecting(pod, services);
-}
 
 /** Calls `enqueue` with the key of every Service a pod add, update or delete concerns. */
 export function watchPodsForServices(
@@ -41,12 +36,11 @@ export function watchPodsForServices(
   enqueue: (serviceKey: string) => void,
 ): void {
   const enqueueServicesOf = (pod: V1Pod): void => {
-    for (const key of servicesOfPod(pod, services)) enqueue(key);
+    for (const key of servicesSelecting(pod, services)) enqueue(key);
   };
   pods.addEventHandler({
     add: enqueueServicesOf,
     update: (oldPod, newPod) => {
-      if (!podUpdateMatters(oldPod, newPod)) return;
       // Only the Services that may select the old or the new pod need their selectors tested.
       const candidates = [...candidateServices(oldPod, services), ...candidateServices(newPod, services)];
       for (const key of servicesToSyncOnPodUpdate(oldPod, newPod, candidates)) enqueue(key);
