@@ -7,8 +7,6 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY cmd cmd
 COPY controllers controllers
 COPY shared shared
-COPY test/envtest test/envtest
-COPY hack/versions.env hack/versions.env
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM node:24-bookworm-slim

@@ -6,7 +6,7 @@
  * namespaces, so the controllers' writes are those to endpoints and endpointslices (and events).
  */
 import { Agent, fetch } from 'undici';
-import type { ControlPlane } from '../test/envtest/controlplane.ts';
+import type { ControlPlane } from '../shared/localcontrolplane/index.ts';
 
 export type Counts = Record<string, number>;
 

@@ -10,7 +10,7 @@
  */
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { startControlPlane } from '../test/envtest/controlplane.ts';
+import { startControlPlane } from '../shared/localcontrolplane/index.ts';
 import { waitFor } from '../test/integration/helpers/wait.ts';
 import { realClock } from '../shared/clock.ts';
 import { SharedInformer } from '../shared/informer/informer.ts';

@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findAssets } from '../test/envtest/assets.ts';
-import { freePorts, type ControlPlane } from '../test/envtest/controlplane.ts';
+import { findAssets } from '../shared/localcontrolplane/index.ts';
+import { freePorts, type ControlPlane } from '../shared/localcontrolplane/index.ts';
 
 export type ManagerKind = 'ours' | 'kube-controller-manager';
 

@@ -12,8 +12,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { startControlPlane } from '../test/envtest/controlplane.ts';
-import { findAssets, pinnedVersions } from '../test/envtest/assets.ts';
+import { startControlPlane } from '../shared/localcontrolplane/index.ts';
+import { findAssets, pinnedVersions } from '../shared/localcontrolplane/index.ts';
 import { ApiMeter, diff, totalWrites, type Counts } from './apimeter.ts';
 import { ConvergenceWatch, type Comparison } from './compare.ts';
 import { measureFloor, type FloorCalibration } from './floor.ts';

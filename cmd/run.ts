@@ -6,7 +6,7 @@
  */
 import { main } from './manager.ts';
 import { configuredSource } from '../shared/kube/config.ts';
-import { startControlPlane } from '../test/envtest/controlplane.ts';
+import { startControlPlane } from '../shared/localcontrolplane/index.ts';
 
 async function run(argv: string[]): Promise<number> {
   const flagValue = (name: string): string | undefined => {

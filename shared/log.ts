@@ -64,11 +64,6 @@ export class ObjectRef {
   }
 }
 
-/** klog's `KObj`: the ref of an object with metadata (undefined-safe). */
-export function kobj(obj: { metadata?: { name?: string; namespace?: string } } | undefined): ObjectRef {
-  return new ObjectRef(obj?.metadata?.name ?? '', obj?.metadata?.namespace);
-}
-
 /** klog's `KRef`. */
 export function kref(namespace: string | undefined, name: string): ObjectRef {
   return new ObjectRef(name, namespace);

@@ -4,7 +4,7 @@
  *
  * Triggers (spec "Triggers"): a Service add/update/delete; a pod add/delete (every Service of its
  * namespace whose selector matches it, after --endpoint-updates-batch-period); a pod update only
- * when it changes what Endpoints show (see predicates.ts; wired by podevents.ts); an Endpoints
+ * when it changes what Endpoints show (see predicates.ts; wired by watchPodsForServices in shared/endpoints/watches.ts); an Endpoints
  * delete, and an update of an Endpoints we manage (hand edits are corrected at once); and every
  * Endpoints at start (the initial list), so an orphan whose Service is gone is deleted.
  */

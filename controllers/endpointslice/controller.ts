@@ -5,11 +5,11 @@
  * Triggers:
  * - Service add/update/delete: at once.
  * - Pod add/delete, and pod updates that change endpoints or membership (shared predicates,
- *   wired by podevents.ts): the Services selecting it, after --endpointslice-updates-batch-period.
+ *   wired by watchPodsForServices in shared/endpoints/watches.ts): the Services selecting it, after --endpointslice-updates-batch-period.
  * - Our slices: add/update only when someone else wrote them (newer generation than we
  *   wrote, or new to us — which also brings every slice once at start, so orphans are cleaned),
  *   or when their service-name / managed-by labels moved them; delete only when we did not expect
- *   it (wired by podevents.ts). After max(1 s, batch period), as upstream, so a fight with another
+ *   it (wired by watchOwnSlices in shared/endpoints/watches.ts). After max(1 s, batch period), as upstream, so a fight with another
  *   writer stays slow.
  * - Nodes: add/delete, or a change of readiness or zone label: the Services with pods on that
  *   Node (zone, pods skipped while their Node was missing), and when the zones' CPU shares moved,

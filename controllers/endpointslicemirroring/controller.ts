@@ -11,7 +11,7 @@
  * - a mirrored slice (managed by us) added or updated by someone else (its generation is newer
  *   than the one we wrote, or we never wrote it: at start, this enqueues the keys of orphaned
  *   slices), or whose service-name / managed-by label changed (old and new keys); a mirrored
- *   slice deleted by anyone but us (wired by podevents.ts).
+ *   slice deleted by anyone but us (wired by watchOwnSlices in shared/endpoints/watches.ts).
  */
 import type { V1Service } from '@kubernetes/client-node';
 import { Controller } from '../../shared/controller/controller.ts';

@@ -5,7 +5,6 @@
 import type {
   KubernetesObject,
   V1Endpoints,
-  V1Namespace,
   V1Node,
   V1Pod,
   V1Service,
@@ -121,11 +120,4 @@ export const nodeResource: ResourceType<V1Node> = {
       ...(ready === undefined ? {} : { conditions: [{ type: 'Ready', status: ready.status }] }),
     };
   },
-};
-
-export const namespaceResource: ResourceType<V1Namespace> = {
-  kind: 'Namespace',
-  listPath: '/api/v1/namespaces',
-  modelType: 'V1Namespace',
-  namespaced: false,
 };

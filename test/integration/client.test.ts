@@ -1,8 +1,8 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { expect } from 'chai';
 import { KubeClient } from '../../shared/kube/client.ts';
-import { createNamespace, startControlPlane } from '../envtest/index.ts';
-import type { ControlPlane } from '../envtest/index.ts';
+import { startControlPlane, type ControlPlane } from '../../shared/localcontrolplane/index.ts';
+import { createNamespace } from './helpers/namespaces.ts';
 import { inParallel } from './helpers/fixtures.ts';
 
 /** Open sockets of this process (Linux /proc; undici unrefs idle sockets, so no handle list). */

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { V1Endpoints } from '@kubernetes/client-node';
-import { startControlPlane, type ControlPlane } from '../envtest/controlplane.ts';
-import { createNamespace } from '../envtest/namespaces.ts';
-import { setPodStatus } from '../envtest/pods.ts';
+import { startControlPlane, type ControlPlane } from '../../shared/localcontrolplane/index.ts';
+import { createNamespace } from './helpers/namespaces.ts';
+import { setPodStatus } from './helpers/pods.ts';
 import { isNotFound } from '../../shared/kube/errors.ts';
 import { core, createPod, createRunningPod, createService, inParallel, podIp } from './helpers/fixtures.ts';
 import { startManager, type RunningManager } from './helpers/manager.ts';

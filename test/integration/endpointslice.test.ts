@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { startControlPlane, type ControlPlane } from '../envtest/controlplane.ts';
-import { createNamespace } from '../envtest/namespaces.ts';
-import { setPodStatus } from '../envtest/pods.ts';
+import { startControlPlane, type ControlPlane } from '../../shared/localcontrolplane/index.ts';
+import { createNamespace } from './helpers/namespaces.ts';
+import { setPodStatus } from './helpers/pods.ts';
 import { core, createPod, createRunningPod, createService, inParallel, podIp } from './helpers/fixtures.ts';
 import { startManager, type RunningManager } from './helpers/manager.ts';
 import { waitFor } from './helpers/wait.ts';

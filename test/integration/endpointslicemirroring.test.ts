@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import type { CoreV1Event, V1EndpointSlice, V1EndpointSubset, V1Endpoints } from '@kubernetes/client-node';
-import { startControlPlane, type ControlPlane } from '../envtest/controlplane.ts';
-import { createNamespace } from '../envtest/namespaces.ts';
+import { startControlPlane, type ControlPlane } from '../../shared/localcontrolplane/index.ts';
+import { createNamespace } from './helpers/namespaces.ts';
 import { statusCode } from '../../shared/kube/errors.ts';
 import { core, createService } from './helpers/fixtures.ts';
 import { startManager, type RunningManager } from './helpers/manager.ts';

@@ -1,8 +1,13 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
-import { createNamespace, pinnedVersions, setPodStatus, startControlPlane } from '../envtest/index.ts';
-import type { ControlPlane } from '../envtest/index.ts';
+import {
+  pinnedVersions,
+  startControlPlane,
+  type ControlPlane,
+} from '../../shared/localcontrolplane/index.ts';
+import { createNamespace } from './helpers/namespaces.ts';
+import { setPodStatus } from './helpers/pods.ts';
 
 function processGone(pid: number): boolean {
   try {

@@ -6,8 +6,12 @@ import { SharedInformer } from '../../shared/informer/informer.ts';
 import type { ResourceType } from '../../shared/informer/resources.ts';
 import { KubeClient } from '../../shared/kube/client.ts';
 import { nopLogger } from '../../shared/log.ts';
-import { createNamespace, startControlPlane } from '../envtest/index.ts';
-import type { ControlPlane, ExtraApiServer } from '../envtest/index.ts';
+import {
+  startControlPlane,
+  type ControlPlane,
+  type ExtraApiServer,
+} from '../../shared/localcontrolplane/index.ts';
+import { createNamespace } from './helpers/namespaces.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const configMaps: ResourceType<V1ConfigMap> = {

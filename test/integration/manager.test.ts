@@ -8,9 +8,9 @@ import {
   loadAllYaml,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { startControlPlane, freePorts, type ControlPlane } from '../envtest/controlplane.ts';
-import { createNamespace } from '../envtest/namespaces.ts';
-import { setPodStatus } from '../envtest/pods.ts';
+import { startControlPlane, freePorts, type ControlPlane } from '../../shared/localcontrolplane/index.ts';
+import { createNamespace } from './helpers/namespaces.ts';
+import { setPodStatus } from './helpers/pods.ts';
 import { core, createPod, createService } from './helpers/fixtures.ts';
 import { scrape } from './helpers/manager.ts';
 import { waitFor } from './helpers/wait.ts';

@@ -1,7 +1,7 @@
 /** Small builders for the objects integration tests create through the real API server. */
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1ContainerPort, V1Pod, V1Service, V1ServiceSpec } from '@kubernetes/client-node';
-import { setPodStatus, type PodStatusUpdate } from '../../envtest/pods.ts';
+import { setPodStatus, type PodStatusUpdate } from './pods.ts';
 
 export function core(kc: KubeConfig): CoreV1Api {
   return kc.makeApiClient(CoreV1Api);

@@ -3,7 +3,7 @@
  * metrics and probes on random loopback ports, and reads its Prometheus metrics back over HTTP.
  */
 import { main } from '../../../cmd/manager.ts';
-import type { ControlPlane } from '../../envtest/controlplane.ts';
+import type { ControlPlane } from '../../../shared/localcontrolplane/index.ts';
 import { waitFor } from './wait.ts';
 
 export interface RunningManager {
