@@ -12,6 +12,9 @@
  *   subsets by their ports (each port is in exactly one subset, so this is a total order). Empty
  *   lists are omitted, never emitted as `[]`, so the output equals what the API server hands back
  *   after a round trip. A port number <= 0 counts as no port, as upstream.
+ * - An address carries the pod IP of the Service's family in canonical text (`canonicalIP` of
+ *   shared/net/ip.ts), as upstream parses and restringifies it: `FD00:1::1` is written `fd00:1::1`,
+ *   `::ffff:10.0.0.1` is the IPv4 `10.0.0.1`, `010.000.000.001` is `10.0.0.1`.
  * - The output depends only on the set of inputs: any order of `pods` gives the same bytes.
  * - No I/O, no clock, no mutation of the arguments; the result shares no object with them nor
  *   between its subsets, so callers may modify it.
@@ -25,9 +28,8 @@ import type {
   V1Service,
   V1ServicePort,
 } from '@kubernetes/client-node';
-import { isIPv6 } from 'node:net';
-import ipaddr from 'ipaddr.js';
 import { serviceSelectorMatches } from '../../shared/kube/labels.ts';
+import { canonicalIP, type IPFamily } from '../../shared/net/ip.ts';
 import {
   findPort,
   isPodReady,
@@ -129,14 +131,9 @@ export { labelsEqual } from '../../shared/kube/labels.ts';
 // ---------------------------------------------------------------------------------------------
 // Pod selection and address building
 
-/** True for an IPv6 address that is not an IPv4-mapped one (Go's `To4() == nil`). */
-function isIPv6String(ip: string | undefined): boolean {
-  if (ip === undefined || !isIPv6(ip)) return false;
-  try {
-    return !ipaddr.IPv6.parse(ip).isIPv4MappedAddress();
-  } catch {
-    return false;
-  }
+/** The family of `ip`; IPv4 also when it is not an IP (upstream's `IsIPv6String` is false then). */
+function familyOf(ip: string | undefined): IPFamily {
+  return canonicalIP(ip)?.type ?? 'IPv4';
 }
 
 function isServiceIPSet(service: V1Service): boolean {
@@ -145,17 +142,23 @@ function isServiceIPSet(service: V1Service): boolean {
 }
 
 /**
- * The pod IP of the Service's family: the first `ipFamilies` entry, else the ClusterIP's family,
- * else (headless on an old server) the family of the pod's primary IP.
+ * The first pod IP of the Service's family, in canonical text: the family is the first
+ * `ipFamilies` entry, else the ClusterIP's, else (headless on an old server) the pod's primary
+ * IP's. A pod IP that is not an IP is of no family: upstream would write it as "<nil>" into an
+ * IPv4 Endpoints, which the API server rejects; pod validation keeps such IPs out anyway.
  */
 function endpointIP(service: V1Service, pod: V1Pod): string | undefined {
   const families = service.spec?.ipFamilies ?? [];
   const ips = podIPList(pod);
-  let wantIPv6: boolean;
-  if (families.length > 0) wantIPv6 = families[0] === 'IPv6';
-  else if (isServiceIPSet(service)) wantIPv6 = isIPv6String(service.spec?.clusterIP);
-  else wantIPv6 = isIPv6String(pod.status?.podIP ?? ips[0]);
-  return ips.find((ip) => isIPv6String(ip) === wantIPv6);
+  let want: IPFamily;
+  if (families.length > 0) want = families[0] === 'IPv6' ? 'IPv6' : 'IPv4';
+  else if (isServiceIPSet(service)) want = familyOf(service.spec?.clusterIP);
+  else want = familyOf(pod.status?.podIP ?? ips[0]);
+  for (const ip of ips) {
+    const parsed = canonicalIP(ip);
+    if (parsed?.type === want) return parsed.address;
+  }
+  return undefined;
 }
 
 function endpointAddress(service: V1Service, pod: V1Pod, ip: string): V1EndpointAddress {

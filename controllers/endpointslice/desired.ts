@@ -24,7 +24,6 @@ import type {
   V1Service,
 } from '@kubernetes/client-node';
 import {
-  canonicalIP,
   endpointIdentity,
   ENDPOINTSLICE_MANAGED_BY,
   LABEL_HEADLESS,
@@ -42,6 +41,7 @@ import {
   shouldSetHostname,
 } from '../../shared/endpoints/pods.ts';
 import { serviceSelectorMatches } from '../../shared/kube/labels.ts';
+import { canonicalIP } from '../../shared/net/ip.ts';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 

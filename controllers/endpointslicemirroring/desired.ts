@@ -13,7 +13,8 @@
  *   port-less subset. IPs are compared in canonical text, so "2001:DB8::1" and "2001:db8::1" are
  *   one address.
  * - Per subset, ready addresses then not-ready ones are mirrored until `maxEndpointsPerSubset`
- *   have been taken; an address that is not an IP is skipped (event `InvalidIPAddress`); so is a
+ *   have been taken; an address that is not an IP (`canonicalIP` of shared/net/ip.ts: what
+ *   upstream's ParseIPSloppy reads) is skipped (event `InvalidIPAddress`); so is a
  *   loopback or link-local address, or the ClusterIP of a Service other than the Endpoints' own
  *   (event `ForbiddenIPAddress`). Neither kind uses up the cap; what is left beyond the cap is
  *   skipped too (event `TooManyAddressesToMirror`, counting every skipped address, as upstream).
@@ -39,7 +40,6 @@ import type {
 } from '@kubernetes/client-node';
 import ipaddr from 'ipaddr.js';
 import {
-  canonicalIP,
   emptyPlan,
   endpointIdentity,
   endpointsEqualBeyondIdentity,
@@ -55,6 +55,7 @@ import {
 } from '../../shared/endpoints/slices.ts';
 import { compareStrings, repackSubsets } from '../../shared/endpoints/subsets.ts';
 import { keyOf } from '../../shared/kube/labels.ts';
+import { canonicalIP } from '../../shared/net/ip.ts';
 
 /** `true` on an Endpoints keeps it from being mirrored. */
 export const SKIP_MIRROR_LABEL = 'endpointslice.kubernetes.io/skip-mirror';

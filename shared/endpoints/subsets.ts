@@ -23,7 +23,7 @@
  *   subsets, so callers may modify it.
  */
 import type { CoreV1EndpointPort, V1EndpointAddress, V1EndpointSubset } from '@kubernetes/client-node';
-import { canonicalIP } from './slices.ts';
+import { canonicalIP } from '../net/ip.ts';
 
 /** One (address, port) pair; `port` undefined for an address offered without a port. */
 export interface AddressEntry {

@@ -5,6 +5,7 @@ import type {
   V1ContainerPort,
   V1EndpointAddress,
   V1EndpointSubset,
+  V1Endpoints,
   V1Pod,
   V1Service,
   V1ServicePort,
@@ -20,7 +21,7 @@ import {
   type DesiredEndpoints,
 } from '../../../controllers/endpoints/desired.ts';
 import { formatTriggerTime, podReadyTransitionTime } from '../../../shared/endpoints/triggertime.ts';
-import { objectKey, parseKey } from '../../../shared/kube/labels.ts';
+import { keyOf, parseKey } from '../../../shared/kube/labels.ts';
 
 // Fixtures. Defaults follow the spec: Service s in namespace n, selector app=a, port 80 -> 8080/TCP.
 
@@ -439,19 +440,38 @@ const specChecks: { name: string; check: () => void }[] = [
     },
   },
   {
-    name: '17: the desired Endpoints depend only on the Service and Pods, so a deleted object is rebuilt identically',
+    name: '17: an Endpoints deleted by hand is rebuilt from the Service and Pods alone, with the subsets and labels it had',
     check: () => {
-      const service = makeService();
-      const pods = [makePod({ name: 'p1', ip: '10.0.0.1' })];
-      const first = desiredEndpoints(service, pods);
-      expect(JSON.stringify(desiredEndpoints(service, pods))).to.equal(JSON.stringify(first));
-      expect(first?.subsets).to.have.length(1);
+      const service = makeService({ labels: { team: 'x' } });
+      const pods = [
+        makePod({ name: 'p1', ip: '10.0.0.1' }),
+        makePod({ name: 'p2', ip: '10.0.0.2', ready: false }),
+      ];
+      // What was written and then deleted, as the API server had stored it.
+      const deleted = JSON.parse(JSON.stringify(desiredEndpoints(service, pods))) as DesiredEndpoints;
+      // Nothing of it is left to read: the desired state takes no Endpoints, only the Service and Pods.
+      const rebuilt = desiredEndpoints(service, pods);
+      expect(rebuilt).to.deep.equal({
+        subsets: [
+          {
+            addresses: [addr('p1', '10.0.0.1')],
+            notReadyAddresses: [addr('p2', '10.0.0.2')],
+            ports: [P8080],
+          },
+        ],
+        labels: { team: 'x', ...LABELS },
+        overCapacity: false,
+      });
+      expect(subsetsEqual(deleted.subsets, rebuilt?.subsets)).to.equal(true);
+      expect(labelsEqual(deleted.labels, rebuilt?.labels)).to.equal(true);
     },
   },
   {
-    name: '18: the key of an orphan Endpoints parses back to the namespace and name the sync looks up',
+    name: "18: an orphan Endpoints has its Service's key, which parses back to the namespace and name the sync looks up",
     check: () => {
-      expect(parseKey(objectKey('n', 's'))).to.deep.equal({ namespace: 'n', name: 's' });
+      const orphan: V1Endpoints = { metadata: { namespace: 'n', name: 'gone' } };
+      expect(keyOf(orphan)).to.equal(keyOf(makeService({ name: 'gone' })));
+      expect(parseKey(keyOf(orphan))).to.deep.equal({ namespace: 'n', name: 'gone' });
     },
   },
 ];
@@ -658,13 +678,6 @@ describe('desiredEndpoints: pods, ports and families', () => {
     expect(desiredEndpoints(service, [pod])?.subsets?.[0].addresses).to.deep.equal([addr('p1', 'fd00::1')]);
   });
 
-  it('treats an IPv4-mapped IPv6 pod IP as IPv4, as Go does', () => {
-    const pod = makePod({ name: 'p1', ips: ['::ffff:10.0.0.1'] });
-    expect(desiredEndpoints(makeService(), [pod])?.subsets?.[0].addresses).to.deep.equal([
-      addr('p1', '::ffff:10.0.0.1'),
-    ]);
-  });
-
   it('falls back to status.podIP when status.podIPs is absent', () => {
     const pod = makePod({ name: 'p1', ip: '10.0.0.1' });
     delete pod.status?.podIPs;
@@ -678,6 +691,62 @@ describe('desiredEndpoints: pods, ports and families', () => {
       labels: { [HEADLESS_LABEL]: '', [MANAGED_BY_LABEL]: 'someone', app: 'x' },
     });
     expect(desiredEndpoints(service, [])?.labels).to.deep.equal({ app: 'x', ...LABELS });
+  });
+});
+
+describe('desiredEndpoints: address text, as kube-controller-manager writes it', () => {
+  // Upstream parses each pod IP (ParseIPSloppy) and writes it back with String().
+  const ipv6Service = (): V1Service => makeService({ clusterIP: 'fd00::10', ipFamilies: ['IPv6'] });
+  const cases: { name: string; service: () => V1Service; podIP: string; want: string }[] = [
+    {
+      name: 'an upper-case IPv6 pod IP is written in lower case',
+      service: ipv6Service,
+      podIP: 'FD00:1::1',
+      want: 'fd00:1::1',
+    },
+    {
+      name: 'an IPv6 pod IP with leading zeros in its groups is written without them',
+      service: ipv6Service,
+      podIP: 'fd00:0001::0001',
+      want: 'fd00:1::1',
+    },
+    {
+      name: 'an IPv4-mapped IPv6 pod IP is written as the IPv4 address it maps',
+      service: makeService,
+      podIP: '::ffff:10.0.0.1',
+      want: '10.0.0.1',
+    },
+    {
+      name: 'a plain IPv4 pod IP is written as it is',
+      service: makeService,
+      podIP: '10.0.0.1',
+      want: '10.0.0.1',
+    },
+    {
+      name: 'an IPv4 pod IP with leading zeros is read as decimal and written without them',
+      service: makeService,
+      podIP: '010.000.000.001',
+      want: '10.0.0.1',
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(desiredEndpoints(c.service(), [makePod({ name: 'p1', ip: c.podIP })])).to.deep.equal({
+        subsets: [{ addresses: [addr('p1', c.want)], ports: [P8080] }],
+        labels: LABELS,
+        overCapacity: false,
+      });
+    });
+  }
+
+  it('an IPv4-mapped IPv6 pod IP is no address of an IPv6 Service', () => {
+    const pod = makePod({ name: 'p1', ip: '::ffff:10.0.0.1' });
+    expect(desiredEndpoints(ipv6Service(), [pod])?.subsets).to.deep.equal([]);
+  });
+
+  it('a pod IP that is not an IP gives the pod no address (upstream writes "<nil>", which the API server rejects)', () => {
+    const pod = makePod({ name: 'p1', ip: 'not-an-ip' });
+    expect(desiredEndpoints(makeService(), [pod])?.subsets).to.deep.equal([]);
   });
 });
 
