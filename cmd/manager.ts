@@ -1,8 +1,9 @@
 /**
  * service-controller-manager entry point: flags -> client -> informers -> controllers -> manager.
  *
- * Exit codes: 0 after a graceful stop (SIGTERM/SIGINT: stop taking work, finish in-flight syncs),
- * 1 when leadership was lost or start-up failed, 2 for bad flags.
+ * Exit codes: 0 after a graceful stop (SIGTERM/SIGINT: stop taking work, finish in-flight syncs
+ * while the Lease is still renewed, then release it), 1 when leadership was lost, start-up failed
+ * or a second signal forced the exit, 2 for bad flags.
  */
 import { hostname } from 'node:os';
 import { CONTROLLERS } from '../controllers/index.ts';
@@ -21,7 +22,10 @@ import { USER_AGENT, VERSION } from '../shared/version.ts';
 
 export interface MainOptions {
   argv: readonly string[];
-  /** Aborted to stop; by default SIGTERM and SIGINT abort it. */
+  /**
+   * Aborted to stop gracefully. Without it, main owns the process's signals: the first SIGTERM or
+   * SIGINT stops gracefully, a second one exits at once (1).
+   */
   signal?: AbortSignal;
   /** Called once the health/metrics servers listen (tests read the ports). */
   onListening?: (addresses: { metricsAddress?: string; healthAddress?: string }) => void;
@@ -74,7 +78,7 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
     registry,
     clock,
   });
-  const informers = new InformerFactory({ client, clock, log });
+  const informers = new InformerFactory({ client, clock, log, minResyncPeriodMs: config.minResyncPeriodMs });
   const events = new EventRecorder({
     sink: new KubeEventSink(client),
     component: 'service-controller-manager',
@@ -100,12 +104,16 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
         log,
       })
     : undefined;
+  // With leader election every write (but the elector's own Lease writes) passes the fence.
+  client.setWriteFence(elector);
   const manager = new Manager({
     log,
     clock,
     informers,
     elector,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    // Events recorded by the last reconciles go out while the fence is still open.
+    beforeRelease: () => events.flush(),
   });
   const ctx = { client, informers, events, config, log, registry, clock };
   for (const desc of CONTROLLERS) {
@@ -116,19 +124,26 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
     metricsBindAddress: config.metricsBindAddress,
     healthProbeBindAddress: config.healthProbeBindAddress,
     registry,
-    checks: { healthz: () => [{ name: 'ping' }], readyz: () => manager.readyChecks() },
+    checks: {
+      healthz: () => [{ name: 'ping' }, ...manager.healthChecks()],
+      readyz: () => manager.readyChecks(),
+    },
   });
   opts.onListening?.(servers);
 
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      log.error('received a second signal; exiting at once', undefined, { signal: sig });
+      process.exit(1);
+    }
     log.info('received signal; shutting down gracefully', { signal: sig });
     stop.abort();
   };
   if (opts.signal) opts.signal.addEventListener('abort', () => stop.abort(), { once: true });
   else {
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   }
 
   log.info('starting service-controller-manager', {
@@ -140,7 +155,6 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
     identity,
   });
   const exit = await manager.run(stop.signal);
-  await events.flush();
   await servers.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);

@@ -2,6 +2,13 @@
  * Time as every timed component sees it. Production code uses `realClock`; unit tests use
  * `FakeClock` and move time with `step(ms)`, so no unit test sleeps.
  *
+ * Two kinds of time, never mixed: `now()` is a monotonic clock (milliseconds from an arbitrary
+ * origin; it never jumps when the wall clock is set, by NTP or by hand) and is what every duration,
+ * deadline, backoff, delay and lease expiry is measured on. `wallTime()` is the wall clock (ms since
+ * the epoch), only for timestamps written into objects (Lease renewTime, Event timestamps) and
+ * logs. On Linux the monotonic clock keeps counting while the process is stopped (SIGSTOP, a VM
+ * pause seen as stolen time) but not across a system suspend.
+ *
  * Contract: `setTimer(fn, ms)` runs `fn` once, no earlier than `now() + ms`; `cancel()` on the
  * returned handle prevents a run that has not happened yet and is a no-op afterwards.
  */
@@ -10,8 +17,10 @@ export interface Timer {
 }
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Monotonic milliseconds from an arbitrary origin: for durations and deadlines only. */
   now(): number;
+  /** Wall-clock milliseconds since the epoch: for timestamps written into objects, never for durations. */
+  wallTime(): number;
   setTimer(fn: () => void, delayMs: number): Timer;
   /** Resolves after `delayMs`, or at once (rejecting with the signal's reason) when `signal` aborts. */
   sleep(delayMs: number, signal?: AbortSignal): Promise<void>;
@@ -19,6 +28,10 @@ export interface Clock {
 
 class RealClock implements Clock {
   now(): number {
+    return performance.now();
+  }
+
+  wallTime(): number {
     return Date.now();
   }
 
@@ -67,15 +80,22 @@ interface PendingTimer {
  */
 export class FakeClock implements Clock {
   private current: number;
+  private readonly wallOffset: number;
   private seq = 0;
   private pending: PendingTimer[] = [];
 
-  constructor(startMs = 1_700_000_000_000) {
+  /** `startMs` is the monotonic start; the wall clock starts at `wallStartMs` and moves with it. */
+  constructor(startMs = 1_700_000_000_000, wallStartMs = startMs) {
     this.current = startMs;
+    this.wallOffset = wallStartMs - startMs;
   }
 
   now(): number {
     return this.current;
+  }
+
+  wallTime(): number {
+    return this.current + this.wallOffset;
   }
 
   setTimer(fn: () => void, delayMs: number): Timer {

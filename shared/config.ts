@@ -36,6 +36,7 @@ export interface Config {
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   shutdownTimeoutMs: number;
+  minResyncPeriodMs: number;
 }
 
 type Kind = 'string' | 'int' | 'float' | 'bool' | 'duration' | 'list';
@@ -205,7 +206,14 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'shutdown-timeout',
     kind: 'duration',
     default: '30s',
-    help: 'How long a graceful shutdown may wait for in-flight syncs.',
+    help: 'How long a graceful shutdown may wait for in-flight syncs before aborting them.',
+    check: positive,
+  },
+  {
+    name: 'min-resync-period',
+    kind: 'duration',
+    default: '12h',
+    help: 'Informers re-deliver every cached object every random period between 1x and 2x this (drift no event announces is corrected).',
     check: positive,
   },
 ];
@@ -340,6 +348,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
     metricsBindAddress: get('metrics-bind-address') as string,
     healthProbeBindAddress: get('health-probe-bind-address') as string,
     shutdownTimeoutMs: get('shutdown-timeout') as number,
+    minResyncPeriodMs: get('min-resync-period') as number,
   };
   if (config.leaderElectRenewDeadlineMs >= config.leaderElectLeaseDurationMs) {
     throw new FlagError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');

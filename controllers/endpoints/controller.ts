@@ -31,7 +31,7 @@ export function newEndpointsController(ctx: ControllerContext): Controller {
 
   const reconciler = new EndpointsReconciler({
     listers: { services: services.lister, pods: pods.lister, endpoints: endpoints.lister },
-    writer: apiEndpointsWriter(ctx.client.core),
+    writer: apiEndpointsWriter(ctx.client),
     log,
     events: ctx.events,
   });

@@ -7,6 +7,7 @@
  * throws StaleCacheError (retried) instead of writing from stale data.
  */
 import type { V1Endpoints, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { KubeClient } from '../../shared/kube/client.ts';
 import type { Reconciler, Request } from '../../shared/controller/reconciler.ts';
 import { hasStatusCause, isNotFound, describeError } from '../../shared/kube/errors.ts';
 import type { EventRecorder } from '../../shared/kube/events.ts';
@@ -25,12 +26,15 @@ import {
   TRIGGER_TIME_ANNOTATION,
 } from './desired.ts';
 
-/** The writes the reconciler may issue; the controller binds it to the API, unit tests record it. */
+/**
+ * The writes the reconciler may issue; the controller binds it to the API, unit tests record it.
+ * Each write ends when `signal` aborts.
+ */
 export interface EndpointsWriter {
-  create(namespace: string, endpoints: V1Endpoints): Promise<V1Endpoints>;
-  update(namespace: string, endpoints: V1Endpoints): Promise<V1Endpoints>;
+  create(namespace: string, endpoints: V1Endpoints, signal: AbortSignal): Promise<V1Endpoints>;
+  update(namespace: string, endpoints: V1Endpoints, signal: AbortSignal): Promise<V1Endpoints>;
   /** Deletes; resolves also when it does not exist. */
-  delete(namespace: string, name: string): Promise<void>;
+  delete(namespace: string, name: string, signal: AbortSignal): Promise<void>;
 }
 
 export interface EndpointsListers {
@@ -60,7 +64,7 @@ export class EndpointsReconciler implements Reconciler {
     this.events = deps.events;
   }
 
-  async reconcile({ namespace, name }: Request): Promise<void> {
+  async reconcile({ namespace, name }: Request, signal: AbortSignal): Promise<void> {
     const key = objectKey(namespace, name);
     const service = this.listers.services.get(key);
     if (!service) {
@@ -70,7 +74,7 @@ export class EndpointsReconciler implements Reconciler {
       // create is not in the cache yet, its add event brings the key back here.
       this.triggerTimes.forget(key);
       this.stale.forget(key);
-      if (this.listers.endpoints.get(key)) await this.writer.delete(namespace, name);
+      if (this.listers.endpoints.get(key)) await this.writer.delete(namespace, name, signal);
       return;
     }
     if (!selectsPods(service)) return; // ExternalName or selector-less: the user's Endpoints.
@@ -114,10 +118,10 @@ export class EndpointsReconciler implements Reconciler {
     };
     try {
       if (current) {
-        await this.writer.update(namespace, next);
+        await this.writer.update(namespace, next, signal);
         this.stale.recordReplaced(key, current.metadata?.resourceVersion);
       } else {
-        await this.writer.create(namespace, next);
+        await this.writer.create(namespace, next, signal);
       }
     } catch (err) {
       if (!current && hasStatusCause(err, 'NamespaceTerminating')) {
@@ -139,18 +143,19 @@ export class EndpointsReconciler implements Reconciler {
 }
 
 /** The API-backed writer. */
-export function apiEndpointsWriter(core: {
-  createNamespacedEndpoints(p: { namespace: string; body: V1Endpoints }): Promise<V1Endpoints>;
-  replaceNamespacedEndpoints(p: { name: string; namespace: string; body: V1Endpoints }): Promise<V1Endpoints>;
-  deleteNamespacedEndpoints(p: { name: string; namespace: string }): Promise<unknown>;
-}): EndpointsWriter {
+export function apiEndpointsWriter(client: KubeClient): EndpointsWriter {
+  const core = client.core;
   return {
-    create: (namespace, body) => core.createNamespacedEndpoints({ namespace, body }),
-    update: (namespace, body) =>
-      core.replaceNamespacedEndpoints({ name: body.metadata!.name!, namespace, body }),
-    delete: async (namespace, name) => {
+    create: (namespace, body, signal) =>
+      core.createNamespacedEndpoints({ namespace, body }, client.withSignal(signal)),
+    update: (namespace, body, signal) =>
+      core.replaceNamespacedEndpoints(
+        { name: body.metadata!.name!, namespace, body },
+        client.withSignal(signal),
+      ),
+    delete: async (namespace, name, signal) => {
       try {
-        await core.deleteNamespacedEndpoints({ name, namespace });
+        await core.deleteNamespacedEndpoints({ name, namespace }, client.withSignal(signal));
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }

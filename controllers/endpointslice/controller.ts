@@ -72,7 +72,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
 
   const reconciler = new EndpointSliceReconciler({
     listers: { services: services.lister, pods: pods.lister, slices: slices.lister, nodes: nodes.lister },
-    writer: apiEndpointSliceWriter(ctx.client.discovery),
+    writer: apiEndpointSliceWriter(ctx.client),
     tracker,
     maxEndpointsPerSlice: ctx.config.maxEndpointsPerSlice,
     cpuRatios,

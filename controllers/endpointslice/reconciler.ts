@@ -149,11 +149,11 @@ export class EndpointSliceReconciler implements Reconciler {
   }
 
   /** A stale cache waits for our own writes to arrive (tracker.waitForCache); it uses up no retries. */
-  async reconcile(request: Request): Promise<Result | void> {
+  async reconcile(request: Request, signal: AbortSignal): Promise<Result | void> {
     const key = objectKey(request.namespace, request.name);
     const object = { namespace: request.namespace, name: request.name };
     try {
-      await this.sync(request);
+      await this.sync(request, signal);
     } catch (err) {
       if (!(err instanceof StaleCacheError)) throw err;
       const wait = this.deps.tracker.waitForCache(key, this.deps.clock.now());
@@ -166,7 +166,7 @@ export class EndpointSliceReconciler implements Reconciler {
   }
 
   /** Plans, issues the writes and returns the plan it issued (tests read it). */
-  async sync(request: Request): Promise<SyncPlan> {
+  async sync(request: Request, signal: AbortSignal): Promise<SyncPlan> {
     const { namespace, name } = request;
     const key = objectKey(namespace, name);
     const plan = this.plan(request);
@@ -180,7 +180,7 @@ export class EndpointSliceReconciler implements Reconciler {
     };
     if (ref) for (const e of plan.events) this.deps.events?.event(ref, e.type, e.reason, e.message);
     try {
-      await executeSlicePlan(namespace, plan, this.deps.writer, this.deps.tracker);
+      await executeSlicePlan(namespace, plan, this.deps.writer, this.deps.tracker, signal);
     } catch (err) {
       if (hasStatusCause(err, 'NamespaceTerminating')) {
         this.deps.log.v(2).info('namespace is terminating; not creating EndpointSlices', {

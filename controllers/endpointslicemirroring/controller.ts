@@ -53,7 +53,7 @@ export function newMirroringController(ctx: ControllerContext): Controller {
 
   const reconciler = new EndpointSliceMirroringReconciler({
     listers: { endpoints: endpoints.lister, services: services.lister, slices: slices.lister },
-    writer: apiEndpointSliceWriter(ctx.client.discovery),
+    writer: apiEndpointSliceWriter(ctx.client),
     log,
     events: ctx.events,
     maxEndpointsPerSubset: ctx.config.mirroringMaxEndpointsPerSubset,

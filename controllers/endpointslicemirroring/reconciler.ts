@@ -117,11 +117,11 @@ export class EndpointSliceMirroringReconciler implements Reconciler {
   }
 
   /** A stale cache waits for our own writes to arrive (tracker.waitForCache); it uses up no retries. */
-  async reconcile(request: Request): Promise<Result | void> {
+  async reconcile(request: Request, signal: AbortSignal): Promise<Result | void> {
     const key = objectKey(request.namespace, request.name);
     const object = kref(request.namespace, request.name);
     try {
-      await this.sync(request);
+      await this.sync(request, signal);
     } catch (err) {
       if (!(err instanceof StaleCacheError)) throw err;
       const wait = this.tracker.waitForCache(key, this.clock.now());
@@ -133,7 +133,7 @@ export class EndpointSliceMirroringReconciler implements Reconciler {
   }
 
   /** Plans and issues the writes of one sync; throws StaleCacheError on a lagging cache. */
-  async sync(request: Request): Promise<void> {
+  async sync(request: Request, signal: AbortSignal): Promise<void> {
     const { namespace, name } = request;
     const key = objectKey(namespace, name);
     const decision = this.plan(request);
@@ -152,7 +152,7 @@ export class EndpointSliceMirroringReconciler implements Reconciler {
         reason: decision.reason,
         slices: decision.plan.deletes.length,
       });
-      await executeSlicePlan(namespace, decision.plan, this.writer, this.tracker);
+      await executeSlicePlan(namespace, decision.plan, this.writer, this.tracker, signal);
       return;
     }
 
@@ -174,7 +174,7 @@ export class EndpointSliceMirroringReconciler implements Reconciler {
       deletes: plan.deletes.length,
     });
     try {
-      await executeSlicePlan(namespace, plan, this.writer, this.tracker);
+      await executeSlicePlan(namespace, plan, this.writer, this.tracker, signal);
     } catch (err) {
       if (hasStatusCause(err, 'NamespaceTerminating')) {
         this.log.v(2).info('namespace is terminating; not mirroring', { object: kref(namespace, name) });

@@ -5,9 +5,14 @@
  * queued collapse; a key added while it is being reconciled runs once more afterwards.
  * Outcomes of one reconcile (see Reconciler): success forgets the key's backoff; `requeueAfterMs`
  * forgets and re-adds after that delay; an error re-adds with backoff up to `maxRetries`, then the
- * key is dropped (logged, `onDropped` called); a TerminalError is dropped at once.
- * `start(signal)` waits for its caches to sync, runs until `signal` aborts, then stops taking
- * new work and resolves after the in-flight reconciles finish.
+ * key is dropped (logged, counted, `onDropped` called) and tried again after `droppedRetryMs`
+ * (5 min) with a fresh backoff, so a key that failed for a while is not forgotten until some
+ * unrelated event brings it back; a TerminalError is dropped at once and for good (counted too).
+ *
+ * Lifecycle: `start(stop, abort)` waits for its caches to sync and runs until `stop` aborts; then
+ * it hands out no more keys (queued ones are left: the next leader's initial list brings every
+ * object back) and resolves once the in-flight reconciles have finished. `abort` is the hard stop:
+ * it aborts the signal every in-flight reconcile got, so their API calls end at once.
  */
 import type { Registry } from 'prom-client';
 import { type Clock, realClock } from '../clock.ts';
@@ -39,6 +44,8 @@ export interface ControllerOptions {
   caches?: readonly Syncable[];
   /** Called when a key is dropped after too many failures or a terminal error. */
   onDropped?: (key: string, err: unknown) => void;
+  /** How long a key dropped after `maxRetries` waits before it is tried again; default 5 min. */
+  droppedRetryMs?: number;
   /**
    * Milliseconds the event loop has been busy so far (monotonic); default: the `active` time of
    * `performance.eventLoopUtilization()`. Spacing (see enqueueAfter) counts only busy time.
@@ -51,6 +58,7 @@ const eventLoopBusyTime = (): number => performance.eventLoopUtilization().activ
 /** A reconcile that kept the loop busy this long makes the key's next one wait as long (enqueueAfter). */
 const SLOW_RECONCILE_MS = 20;
 const MAX_SPACING_MS = 2000;
+const DROPPED_RETRY_MS = 5 * 60_000;
 
 export class Controller {
   readonly name: string;
@@ -62,6 +70,8 @@ export class Controller {
   /** key -> the time before which it is not reconciled again (keys whose last one was slow). */
   private readonly notBefore = new Map<string, number>();
   private readonly busyTime: () => number;
+  /** Aborted by `start`'s `abort`: the signal of every reconcile. */
+  private readonly inFlight = new AbortController();
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
@@ -70,6 +80,7 @@ export class Controller {
     this.maxRetries = opts.maxRetries ?? 15;
     this.busyTime = opts.busyTime ?? eventLoopBusyTime;
     this.metrics = opts.registry ? controllerMetrics(opts.registry) : undefined;
+    this.metrics?.watch(this.name, () => this.unfinished());
     this.queue = new RateLimitingQueue<string>({
       clock: this.clock,
       rateLimiter: opts.rateLimiter,
@@ -108,21 +119,46 @@ export class Controller {
     return this.queue.len();
   }
 
-  async start(signal: AbortSignal): Promise<void> {
+  /** Keys queued, waiting out a delay (backoff, requeueAfter, batch period) or being reconciled. */
+  unfinished(): number {
+    return this.queue.len() + this.queue.waitingLen() + this.queue.processingLen();
+  }
+
+  async start(stop: AbortSignal, abort?: AbortSignal): Promise<void> {
     const log = this.opts.log;
-    await Promise.all((this.opts.caches ?? []).map((c) => c.waitForSync(signal)));
-    if (signal.aborted) return;
-    this.metrics?.maxConcurrent.set({ controller: this.name }, this.opts.workers);
-    log.info('starting workers', { workers: this.opts.workers });
-    const stopped = new Promise<void>((resolve) =>
-      signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
-    const workers = runWorkers(this.queue, this.opts.workers, (key) => this.processOne(key));
-    await stopped;
-    log.info('stopping: finishing in-flight reconciles');
-    await this.queue.shutDownWithDrain();
-    await workers;
-    log.info('stopped');
+    const onAbort = (): void => {
+      this.queue.shutDown();
+      this.inFlight.abort(abort?.reason);
+    };
+    if (abort?.aborted) onAbort();
+    else abort?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const stopOrAbort = abort ? AbortSignal.any([stop, abort]) : stop;
+      try {
+        await Promise.all((this.opts.caches ?? []).map((c) => c.waitForSync(stopOrAbort)));
+      } catch (err) {
+        if (stopOrAbort.aborted) return;
+        throw err;
+      }
+      if (stopOrAbort.aborted) return;
+      this.metrics?.maxConcurrent.set({ controller: this.name }, this.opts.workers);
+      log.info('starting workers', { workers: this.opts.workers });
+      const workers = runWorkers(this.queue, this.opts.workers, (key) => this.processOne(key));
+      await new Promise<void>((resolve) => {
+        if (stopOrAbort.aborted) resolve();
+        else stopOrAbort.addEventListener('abort', () => resolve(), { once: true });
+      });
+      if (!this.inFlight.signal.aborted) {
+        log.info('stopping: finishing in-flight reconciles', { inFlight: this.queue.processingLen() });
+      } else {
+        log.info('aborting in-flight reconciles', { inFlight: this.queue.processingLen() });
+      }
+      this.queue.shutDown();
+      await workers;
+      log.info('stopped');
+    } finally {
+      abort?.removeEventListener('abort', onAbort);
+    }
   }
 
   private async processOne(key: string): Promise<void> {
@@ -131,7 +167,7 @@ export class Controller {
     const labels = { controller: this.name };
     this.metrics?.active.inc(labels);
     try {
-      const result = await this.opts.reconciler.reconcile(parseKey(key));
+      const result = await this.opts.reconciler.reconcile(parseKey(key), this.inFlight.signal);
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined && result.requeueAfterMs >= 0) {
         this.metrics?.total.inc({ ...labels, result: 'requeue_after' });
@@ -162,9 +198,15 @@ export class Controller {
     const ref = parseKey(key);
     if (err instanceof TerminalError) {
       this.metrics?.total.inc({ ...labels, result: 'terminal_error' });
+      this.metrics?.dropped.inc({ ...labels, reason: 'terminal_error' });
       this.opts.log.error('reconcile failed with a terminal error; dropping', err, { object: ref });
       this.queue.forget(key);
       this.opts.onDropped?.(key, err);
+      return;
+    }
+    if (this.inFlight.signal.aborted) {
+      // Aborted work is not a failure of the key; the queue is shut down anyway.
+      this.metrics?.total.inc({ ...labels, result: 'error' });
       return;
     }
     this.metrics?.total.inc({ ...labels, result: 'error' });
@@ -178,10 +220,14 @@ export class Controller {
       this.queue.addRateLimited(key);
       return;
     }
-    this.opts.log.error(`reconcile failed ${retries + 1} times; dropping the key until it changes`, err, {
+    const retryInMs = this.opts.droppedRetryMs ?? DROPPED_RETRY_MS;
+    this.opts.log.error(`reconcile failed ${retries + 1} times; dropping the key`, err, {
       object: ref,
+      retryInMs,
     });
+    this.metrics?.dropped.inc({ ...labels, reason: 'max_retries' });
     this.queue.forget(key);
     this.opts.onDropped?.(key, err);
+    this.queue.addAfter(key, retryInMs);
   }
 }

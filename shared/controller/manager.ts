@@ -2,13 +2,24 @@
  * Manager: runs the informers and the controllers, behind leader election when asked.
  *
  * Contract:
- * - Without an elector, controllers start at once; with one, they start when this replica becomes
- *   leader and stop when it stops leading.
- * - `run(signal)` resolves `'stopped'` after `signal` aborts and the controllers have finished
- *   their in-flight work (bounded by `shutdownTimeoutMs`), or `'lost-lease'` when leadership was
- *   lost while the process wanted to keep running: the caller exits non-zero, as
- *   kube-controller-manager does, so a fresh process rejoins the election.
- * - Controllers start together and stop in reverse order of registration.
+ * - Without an elector, controllers start at once. With one, they start once this replica holds
+ *   the Lease, and the Lease is renewed until they have stopped: a graceful stop never lets a
+ *   standby take over while our last reconciles are still writing.
+ * - Graceful stop (`signal` aborts): every controller is told to stop at the same moment (in
+ *   reverse order of registration); each takes no new key and finishes its in-flight reconciles.
+ *   When `shutdownTimeoutMs` has passed since the stop began, every controller not stopped yet is
+ *   aborted: its in-flight reconciles' signal aborts, so their API calls end at once. Then the
+ *   informers stop, `beforeRelease` runs (pending Events are written while the fence is still
+ *   open), and the Lease is released. `run` resolves `'stopped'`.
+ * - Lease lost (it could not be renewed, another holder took it, or the process was frozen past
+ *   its validity): every controller is aborted at once, the informers stop, nothing more is
+ *   written (the client's fence refuses it) and nothing is released; `run` resolves
+ *   `'lost-lease'` and the caller exits non-zero, as kube-controller-manager does, so a fresh
+ *   process rejoins the election.
+ * - Aborted controllers get `ABORT_GRACE_MS` to return (a reconcile busy on the CPU finishes its
+ *   step); one that does not is logged and left behind: the fence keeps it from writing.
+ * - A controller whose `start` rejects (a bug: reconcile errors are retried, never thrown) is
+ *   logged and reported by `healthChecks()`; the other controllers keep running.
  */
 import type { Clock } from '../clock.ts';
 import type { NamedCheck } from '../health.ts';
@@ -18,23 +29,39 @@ import type { Logger } from '../log.ts';
 
 export interface Runnable {
   readonly name: string;
-  start(signal: AbortSignal): Promise<void>;
+  /**
+   * Runs until `stop` aborts, then finishes its in-flight work and resolves. When `abort` aborts,
+   * in-flight work is abandoned (its API calls are aborted) and it resolves as soon as it can.
+   */
+  start(stop: AbortSignal, abort: AbortSignal): Promise<void>;
 }
 
 export type ManagerExit = 'stopped' | 'lost-lease';
 
+/** What the manager needs of the informer factory. */
+export type Informers = Pick<InformerFactory, 'start' | 'stopped' | 'hasSynced'>;
+
 export interface ManagerOptions {
   log: Logger;
   clock: Clock;
-  informers: InformerFactory;
+  informers: Informers;
   elector?: LeaderElector;
   shutdownTimeoutMs: number;
+  /**
+   * The last step of a graceful stop: after the controllers and informers stopped, before the
+   * Lease (if any) is released. Not run after a loss: nothing may be written then.
+   */
+  beforeRelease?: () => Promise<void>;
 }
+
+/** How long aborted controllers may take to return before the manager moves on without them. */
+export const ABORT_GRACE_MS = 5_000;
 
 export class Manager {
   private readonly opts: ManagerOptions;
   private readonly runnables: Runnable[] = [];
   private leading = false;
+  private readonly failed = new Map<string, string>();
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -51,62 +78,104 @@ export class Manager {
     return [{ name: 'informer-sync', ...(synced ? {} : { error: 'informer caches not synced yet' }) }];
   }
 
+  /** For /healthz: a controller that stopped with an error fails it, so a liveness probe restarts us. */
+  healthChecks(): NamedCheck[] {
+    return this.runnables.map((r) => {
+      const error = this.failed.get(r.name);
+      return { name: `controller-${r.name}`, ...(error === undefined ? {} : { error }) };
+    });
+  }
+
   async run(signal: AbortSignal): Promise<ManagerExit> {
     const elector = this.opts.elector;
     if (!elector) {
-      await this.runControllers(signal);
+      await this.runControllers(signal, undefined);
       return 'stopped';
     }
-    let lost = false;
-    let controllersDone: Promise<void> = Promise.resolve();
-    await elector.run(signal, {
-      onStartedLeading: (leaderSignal: AbortSignal) => {
-        this.leading = true;
-        this.opts.log.info('became leader; starting controllers');
-        controllersDone = this.runControllers(leaderSignal);
-      },
-      // Awaited by the elector before it releases the Lease, so a successor never runs while
-      // our in-flight syncs are still writing.
-      onStoppedLeading: async () => {
-        this.leading = false;
-        if (!signal.aborted) {
-          lost = true;
-          this.opts.log.error('leader election lost; stopping');
-        }
-        await controllersDone;
-      },
-    });
-    await controllersDone;
-    return lost ? 'lost-lease' : 'stopped';
+    const leadership = await elector.acquire(signal);
+    if (!leadership) return 'stopped';
+    this.leading = true;
+    this.opts.log.info('became leader; starting controllers');
+    try {
+      const outcome = await this.runControllers(signal, leadership.lost);
+      if (outcome === 'lost') return 'lost-lease';
+      await leadership.release();
+      return 'stopped';
+    } finally {
+      this.leading = false;
+    }
   }
 
-  private async runControllers(signal: AbortSignal): Promise<void> {
-    const { informers, log } = this.opts;
-    // Each controller gets its own signal, aborted in reverse order of registration on shutdown.
-    const stops = this.runnables.map(() => new AbortController());
+  private async runControllers(
+    stop: AbortSignal,
+    lost: AbortSignal | undefined,
+  ): Promise<'stopped' | 'lost'> {
+    const { informers, log, clock } = this.opts;
+    const abort = new AbortController();
+    const onLost = (): void => abort.abort(lost?.reason);
+    if (lost?.aborted) onLost();
+    else lost?.addEventListener('abort', onLost, { once: true });
+
     const informerStop = new AbortController();
     informers.start(informerStop.signal);
+    const stops = this.runnables.map(() => new AbortController());
+    const running = new Set<string>(this.runnables.map((r) => r.name));
     const done = this.runnables.map((r, i) =>
-      r
-        .start(stops[i].signal)
-        .catch((err: unknown) => log.error('controller stopped with an error', err, { controller: r.name })),
+      r.start(stops[i].signal, abort.signal).then(
+        () => running.delete(r.name),
+        (err: unknown) => {
+          running.delete(r.name);
+          this.failed.set(r.name, err instanceof Error ? err.message : String(err));
+          log.error('controller stopped with an error', err, { controller: r.name });
+        },
+      ),
     );
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-    const deadline = this.opts.clock.sleep(this.opts.shutdownTimeoutMs).then(() => 'timeout' as const);
-    for (let i = this.runnables.length - 1; i >= 0; i--) {
-      stops[i].abort();
-      const outcome = await Promise.race([done[i].then(() => 'done' as const), deadline]);
-      if (outcome === 'timeout') {
-        log.error('shutdown timeout reached with reconciles still running', undefined, {
-          controller: this.runnables[i].name,
+
+    await firstAbort([stop, abort.signal]);
+    if (!abort.signal.aborted) {
+      log.info('stopping controllers: finishing in-flight reconciles', {
+        shutdownTimeoutMs: this.opts.shutdownTimeoutMs,
+      });
+      const timer = clock.setTimer(
+        () => abort.abort(new Error(`shutdown timeout (${this.opts.shutdownTimeoutMs} ms) reached`)),
+        this.opts.shutdownTimeoutMs,
+      );
+      for (let i = stops.length - 1; i >= 0; i--) stops[i].abort();
+      await Promise.race([Promise.all(done), firstAbort([abort.signal])]);
+      timer.cancel();
+    }
+    if (abort.signal.aborted) {
+      for (const s of stops) s.abort();
+      if (running.size > 0) {
+        log.error('aborting controllers that have not stopped', abort.signal.reason, {
+          controllers: [...running],
         });
-        break;
+      }
+      const grace = clock.sleep(ABORT_GRACE_MS).then(() => 'late' as const);
+      if ((await Promise.race([Promise.all(done).then(() => 'done' as const), grace])) === 'late') {
+        log.error('controllers did not return after being aborted; going on without them', undefined, {
+          controllers: [...running],
+        });
       }
     }
+    lost?.removeEventListener('abort', onLost);
     informerStop.abort();
     await informers.stopped();
+    if (lost?.aborted) return 'lost';
+    try {
+      await this.opts.beforeRelease?.();
+    } catch (err) {
+      log.error('the last step before releasing the Lease failed', err);
+    }
+    return 'stopped';
   }
+}
+
+/** Resolves when the first of `signals` aborts (at once if one already has). */
+function firstAbort(signals: readonly AbortSignal[]): Promise<void> {
+  const any = AbortSignal.any([...signals]);
+  return new Promise<void>((resolve) => {
+    if (any.aborted) resolve();
+    else any.addEventListener('abort', () => resolve(), { once: true });
+  });
 }

@@ -3,7 +3,10 @@
  * `controller_runtime_reconcile_total{controller,result}` (result: success, error, requeue_after,
  * terminal_error), `controller_runtime_reconcile_errors_total{controller}`,
  * `controller_runtime_reconcile_time_seconds{controller}`, `controller_runtime_active_workers{controller}`,
- * `controller_runtime_max_concurrent_reconciles{controller}`.
+ * `controller_runtime_max_concurrent_reconciles{controller}`. Ours besides:
+ * `service_controller_manager_reconcile_dropped_total{controller,reason}` (reason: max_retries,
+ * terminal_error) and `service_controller_manager_unfinished_keys{controller}` (keys queued,
+ * waiting out a delay or being reconciled, read when scraped: one scrape is one instant).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -13,6 +16,9 @@ export interface ControllerMetrics {
   time: Histogram<'controller'>;
   active: Gauge<'controller'>;
   maxConcurrent: Gauge<'controller'>;
+  dropped: Counter<'controller' | 'reason'>;
+  /** Reports `unfinished()` of the named controller in `..._unfinished_keys` at every scrape. */
+  watch(controller: string, unfinished: () => number): void;
 }
 
 const byRegistry = new WeakMap<Registry, ControllerMetrics>();
@@ -21,6 +27,16 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
   let m = byRegistry.get(registry);
   if (!m) {
     const registers = [registry];
+    const watched = new Map<string, () => number>();
+    const unfinished: Gauge<'controller'> = new Gauge({
+      name: 'service_controller_manager_unfinished_keys',
+      help: 'Keys queued, waiting out a delay (backoff, requeue, batch period) or being reconciled, per controller.',
+      labelNames: ['controller'],
+      registers,
+      collect: () => {
+        for (const [controller, read] of watched) unfinished.set({ controller }, read());
+      },
+    });
     m = {
       total: new Counter({
         name: 'controller_runtime_reconcile_total',
@@ -53,6 +69,15 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
         labelNames: ['controller'],
         registers,
       }),
+      dropped: new Counter({
+        name: 'service_controller_manager_reconcile_dropped_total',
+        help: 'Keys dropped after too many failed reconciles (retried after a long delay) or a terminal error.',
+        labelNames: ['controller', 'reason'],
+        registers,
+      }),
+      watch: (controller, read) => {
+        watched.set(controller, read);
+      },
     };
     byRegistry.set(registry, m);
   }

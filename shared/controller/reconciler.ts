@@ -9,6 +9,11 @@
  *   token bucket), up to the controller's retry cap, then dropped with a log line and a callback.
  * - throws `TerminalError`: logged and dropped at once; retrying cannot help.
  * An error never stops the controller's workers.
+ *
+ * `signal` aborts when the work must stop at once (the leader Lease was lost, or a graceful
+ * shutdown ran out of time): every API call made for the reconcile takes it
+ * (`client.withSignal(signal)`), so an aborted reconcile sends nothing more and ends soon. A
+ * graceful stop does not abort it: in-flight reconciles finish while the Lease is still renewed.
  */
 export interface Request {
   namespace: string;
@@ -20,7 +25,7 @@ export interface Result {
 }
 
 export interface Reconciler {
-  reconcile(request: Request): Promise<Result | void>;
+  reconcile(request: Request, signal: AbortSignal): Promise<Result | void>;
 }
 
 /** An error that retrying cannot fix (bad input); the key is dropped after one log line. */

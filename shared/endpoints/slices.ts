@@ -1,8 +1,8 @@
 /**
  * What the EndpointSlice controller and the EndpointSlice mirroring controller share: the labels
  * that tie a slice to its Service and to its writer, endpoint identity and equality, the port-set
- * key that groups endpoints into slices, canonical IP text, the create/update/delete plan and its
- * execution order, and the API-backed writer.
+ * key that groups endpoints into slices, the create/update/delete plan and its execution order, and
+ * the API-backed writer. Canonical IP text is shared/net/ip.ts's `canonicalIP`.
  *
  * Pure, except `executeSlicePlan` and `apiEndpointSliceWriter`.
  */
@@ -12,7 +12,7 @@ import type {
   V1EndpointSlice,
   V1ObjectReference,
 } from '@kubernetes/client-node';
-import ipaddr from 'ipaddr.js';
+import type { KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { EndpointSliceTracker } from './tracker.ts';
 
@@ -35,25 +35,6 @@ export function serviceNameIndex(slice: V1EndpointSlice): string[] {
 }
 
 export type AddressType = 'IPv4' | 'IPv6';
-
-/**
- * An IP address in canonical text with its slice address type, or undefined when `text` is not an
- * IP. Like Go's ParseIPSloppy: IPv4 parts with leading zeros are decimal ("010.1.1.1" is
- * 10.1.1.1), an IPv4-mapped IPv6 address is IPv4, IPv6 is lower case and zero-compressed.
- */
-export function canonicalIP(text: string | undefined): { address: string; type: AddressType } | undefined {
-  if (text === undefined || text === '') return undefined;
-  const dotted = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (dotted) {
-    const parts = dotted.slice(1).map((p) => Number.parseInt(p, 10));
-    if (parts.some((p) => p > 255)) return undefined;
-    return { address: parts.join('.'), type: 'IPv4' };
-  }
-  if (!text.includes(':') || !ipaddr.IPv6.isValid(text)) return undefined;
-  const ip = ipaddr.IPv6.parse(text);
-  if (ip.isIPv4MappedAddress()) return { address: ip.toIPv4Address().toString(), type: 'IPv4' };
-  return { address: ip.toString(), type: 'IPv6' };
-}
 
 /**
  * Identity of an endpoint inside one Service: its sorted addresses, hostname and the namespace
@@ -168,30 +149,30 @@ export function recycleDeletes(plan: SlicePlan, canRecycle: (slice: V1EndpointSl
   return plan;
 }
 
-/** The slice writes a reconciler may issue; bound to the API in controllers, recorded in tests. */
+/**
+ * The slice writes a reconciler may issue; bound to the API in controllers, recorded in tests.
+ * Each write ends when `signal` aborts.
+ */
 export interface EndpointSliceWriter {
-  create(namespace: string, slice: V1EndpointSlice): Promise<V1EndpointSlice>;
-  update(namespace: string, slice: V1EndpointSlice): Promise<V1EndpointSlice>;
+  create(namespace: string, slice: V1EndpointSlice, signal: AbortSignal): Promise<V1EndpointSlice>;
+  update(namespace: string, slice: V1EndpointSlice, signal: AbortSignal): Promise<V1EndpointSlice>;
   /** Deletes; resolves also when it is already gone. */
-  delete(namespace: string, name: string): Promise<void>;
+  delete(namespace: string, name: string, signal: AbortSignal): Promise<void>;
 }
 
-export function apiEndpointSliceWriter(discovery: {
-  createNamespacedEndpointSlice(p: { namespace: string; body: V1EndpointSlice }): Promise<V1EndpointSlice>;
-  replaceNamespacedEndpointSlice(p: {
-    name: string;
-    namespace: string;
-    body: V1EndpointSlice;
-  }): Promise<V1EndpointSlice>;
-  deleteNamespacedEndpointSlice(p: { name: string; namespace: string }): Promise<unknown>;
-}): EndpointSliceWriter {
+export function apiEndpointSliceWriter(client: KubeClient): EndpointSliceWriter {
+  const discovery = client.discovery;
   return {
-    create: (namespace, body) => discovery.createNamespacedEndpointSlice({ namespace, body }),
-    update: (namespace, body) =>
-      discovery.replaceNamespacedEndpointSlice({ name: body.metadata?.name ?? '', namespace, body }),
-    delete: async (namespace, name) => {
+    create: (namespace, body, signal) =>
+      discovery.createNamespacedEndpointSlice({ namespace, body }, client.withSignal(signal)),
+    update: (namespace, body, signal) =>
+      discovery.replaceNamespacedEndpointSlice(
+        { name: body.metadata?.name ?? '', namespace, body },
+        client.withSignal(signal),
+      ),
+    delete: async (namespace, name, signal) => {
       try {
-        await discovery.deleteNamespacedEndpointSlice({ name, namespace });
+        await discovery.deleteNamespacedEndpointSlice({ name, namespace }, client.withSignal(signal));
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -209,14 +190,15 @@ export async function executeSlicePlan(
   plan: SlicePlan,
   writer: EndpointSliceWriter,
   tracker: EndpointSliceTracker,
+  signal: AbortSignal,
 ): Promise<void> {
-  for (const slice of plan.creates) tracker.update(await writer.create(namespace, slice));
-  for (const slice of plan.updates) tracker.update(await writer.update(namespace, slice));
+  for (const slice of plan.creates) tracker.update(await writer.create(namespace, slice, signal));
+  for (const slice of plan.updates) tracker.update(await writer.update(namespace, slice, signal));
   for (const slice of plan.deletes) {
     // Recorded before the request: the watch may deliver the deletion before the response.
     tracker.expectDeletion(slice);
     try {
-      await writer.delete(namespace, slice.metadata?.name ?? '');
+      await writer.delete(namespace, slice.metadata?.name ?? '', signal);
     } catch (err) {
       tracker.update(slice);
       throw err;

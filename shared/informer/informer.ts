@@ -6,13 +6,15 @@
  * - Handlers run synchronously, in registration order, in the order changes happened. They must
  *   be cheap (map to keys and enqueue); a handler that throws is logged and does not stop others.
  * - A handler added after the informer has objects first receives an `add` for each of them.
- * - `update(old, new)` is called only when the resourceVersion changed (a re-list of an unchanged
- *   object is not an update).
+ * - `update(old, new)` is called when the resourceVersion changed (a re-list of an unchanged
+ *   object is not an update), and at every resync: every `resyncPeriodMs` (if set) each cached
+ *   object is re-delivered as `update(obj, obj)` (client-go's resync), so a controller corrects
+ *   drift that no event announces (a handler that compares resourceVersions skips it).
  * - `hasSynced()` turns true after the first complete list and stays true.
  * - Nothing starts in the constructor: `run(signal)` starts, and resolves when `signal` aborts.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Clock } from '../clock.ts';
+import type { Clock, Timer } from '../clock.ts';
 import type { ListWatchClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import { Reflector, type ReflectorOptions } from './reflector.ts';
@@ -33,6 +35,8 @@ export class SharedInformer<T extends KubernetesObject> {
   private readonly reflector: Reflector<T>;
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
+  private readonly clock: Clock;
+  private readonly resyncPeriodMs: number;
 
   constructor(deps: {
     resource: ResourceType<T>;
@@ -40,9 +44,13 @@ export class SharedInformer<T extends KubernetesObject> {
     clock: Clock;
     log: Logger;
     opts?: ReflectorOptions;
+    /** Re-delivers every cached object this often; 0 or absent: never. */
+    resyncPeriodMs?: number;
   }) {
     this.resource = deps.resource;
     this.log = deps.log;
+    this.clock = deps.clock;
+    this.resyncPeriodMs = deps.resyncPeriodMs ?? 0;
     this.reflector = new Reflector<T>({
       resource: deps.resource,
       client: deps.client,
@@ -90,8 +98,37 @@ export class SharedInformer<T extends KubernetesObject> {
     });
   }
 
-  run(signal: AbortSignal): Promise<void> {
-    return this.reflector.run(signal);
+  async run(signal: AbortSignal): Promise<void> {
+    let timer: Timer | undefined;
+    const schedule = (): void => {
+      timer = this.clock.setTimer(() => {
+        this.resync();
+        schedule();
+      }, this.resyncPeriodMs);
+    };
+    if (this.resyncPeriodMs > 0) schedule();
+    try {
+      await this.reflector.run(signal);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  /** The resync period in ms (0: none). */
+  get resyncPeriod(): number {
+    return this.resyncPeriodMs;
+  }
+
+  /** Requests the reflector made so far (lists, streaming lists, watches). */
+  get requests(): Readonly<{ lists: number; streamingLists: number; watches: number }> {
+    return this.reflector.requests;
+  }
+
+  /** Re-delivers every cached object as `update(obj, obj)`; nothing before the first sync. */
+  private resync(): void {
+    if (!this.synced) return;
+    this.log.v(4).info('resync', { kind: this.resource.kind, objects: this.store.size() });
+    for (const obj of this.store.list()) this.dispatch((h) => h.update?.(obj, obj));
   }
 
   private markSynced(): void {

@@ -4,13 +4,19 @@
  * agent, and `rest_client_requests_total{code,method,host}` /
  * `rest_client_request_duration_seconds{verb,host}`.
  *
+ * Writes are fenced: when a `WriteFence` is set (leader election), every write of a fenced API is
+ * checked just before it is sent, after the client-side rate limiter let it go, and refused with
+ * `FencedError` when the replica can no longer be sure it leads. The Lease API is not fenced: the
+ * elector guards its own writes. Every typed call can take an AbortSignal (`withSignal`), and the
+ * rate limiter's wait and the request itself end when it aborts.
+ *
  * Why raw list/watch and not client-node's `Watch`: its watch aborts after 30 s without a byte,
  * which is normal for a quiet resource between bookmarks, and it cannot be configured. Our watch
  * uses the same authentication and the same connection pool (auth.ts: one pool, not one per request).
  */
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import type { ResponseContext } from '@kubernetes/client-node';
+import type { ConfigurationOptions, ResponseContext } from '@kubernetes/client-node';
 import {
   type KubeConfig,
   type ApiType,
@@ -29,7 +35,13 @@ import { fetch } from 'undici';
 import { type Clock, realClock } from '../clock.ts';
 import { BucketRateLimiter } from '../workqueue/ratelimiter.ts';
 import { SharedConnectionAuth } from './auth.ts';
-import { KubeApiError, parseStatus } from './errors.ts';
+import { FencedError, KubeApiError, parseStatus } from './errors.ts';
+
+/** Decides whether a write may be sent now. */
+export interface WriteFence {
+  /** Throws `FencedError` when no write may be sent now; called synchronously just before each one. */
+  check(): void;
+}
 
 export interface KubeClientOptions {
   qps: number;
@@ -50,6 +62,7 @@ interface RequestMetrics {
   requests: Counter<'code' | 'method' | 'host'>;
   latency: Histogram<'verb' | 'host'>;
   writes: Counter<'verb' | 'resource'>;
+  fenced: Counter<'verb' | 'resource'>;
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -96,6 +109,12 @@ function requestMetrics(registry: Registry): RequestMetrics {
         labelNames: ['verb', 'resource'],
         registers: [registry],
       }),
+      fenced: new Counter({
+        name: 'service_controller_manager_fenced_writes_total',
+        help: 'Writes not sent because this replica could no longer be sure it holds the leader Lease.',
+        labelNames: ['verb', 'resource'],
+        registers: [registry],
+      }),
     };
     metricsByRegistry.set(registry, m);
   }
@@ -113,15 +132,20 @@ export type ApiConstructor<T extends ApiType> = new (config: ReturnType<typeof c
 export class KubeClient implements ListWatchClient {
   readonly kubeConfig: KubeConfig;
   readonly server: string;
+  /** Fenced. */
   readonly core: CoreV1Api;
-  readonly coordination: CoordinationV1Api;
+  /** Fenced. */
   readonly discovery: DiscoveryV1Api;
+  /** Not fenced: leader election's own Lease reads and writes (it checks its lease itself). */
+  readonly leases: CoordinationV1Api;
   private readonly limiter: BucketRateLimiter<string> | undefined;
   private readonly clock: Clock;
   private readonly userAgent: string;
   private readonly host: string;
   private readonly metrics: RequestMetrics | undefined;
   private readonly configuration: ReturnType<typeof createConfiguration>;
+  private readonly unfencedConfiguration: ReturnType<typeof createConfiguration>;
+  private fence: WriteFence | undefined;
   /** Authentication and the connection pool shared by typed APIs, lists and watches. */
   readonly auth: SharedConnectionAuth;
 
@@ -139,40 +163,82 @@ export class KubeClient implements ListWatchClient {
     this.metrics = opts.registry ? requestMetrics(opts.registry) : undefined;
     const inner = new IsomorphicFetchHttpLibrary();
     this.auth = new SharedConnectionAuth(kubeConfig);
-    this.configuration = createConfiguration({
-      baseServer: new ServerConfiguration<Record<string, string>>(this.server, {}),
-      authMethods: { default: this.auth },
-      httpApi: wrapHttpLibrary({
-        send: async (ctx: RequestContext): Promise<ResponseContext> => {
-          await this.throttle();
-          ctx.setHeaderParam('User-Agent', this.userAgent);
-          const started = this.clock.now();
-          const method = String(ctx.getHttpMethod());
-          if (WRITE_METHODS.has(method)) {
-            this.metrics?.writes.inc({
-              verb: method,
-              resource: resourceOfPath(new URL(ctx.getUrl()).pathname),
-            });
-          }
-          try {
-            const resp = await inner.send(ctx).toPromise();
-            this.record(method, resp.httpStatusCode, started);
-            return resp;
-          } catch (err) {
-            this.record(method, '<error>', started);
-            throw err;
-          }
-        },
-      }),
-    });
+    const configuration = (fenced: boolean): ReturnType<typeof createConfiguration> =>
+      createConfiguration({
+        baseServer: new ServerConfiguration<Record<string, string>>(this.server, {}),
+        authMethods: { default: this.auth },
+        httpApi: wrapHttpLibrary({
+          send: async (ctx: RequestContext): Promise<ResponseContext> => {
+            await this.throttle(ctx.getSignal());
+            ctx.setHeaderParam('User-Agent', this.userAgent);
+            const method = String(ctx.getHttpMethod());
+            if (WRITE_METHODS.has(method)) {
+              const labels = { verb: method, resource: resourceOfPath(new URL(ctx.getUrl()).pathname) };
+              if (fenced) this.checkFence(labels);
+              this.metrics?.writes.inc(labels);
+            }
+            const started = this.clock.now();
+            try {
+              const resp = await inner.send(ctx).toPromise();
+              this.record(method, resp.httpStatusCode, started);
+              return resp;
+            } catch (err) {
+              this.record(method, '<error>', started);
+              throw err;
+            }
+          },
+        }),
+      });
+    this.configuration = configuration(true);
+    this.unfencedConfiguration = configuration(false);
     this.core = this.api(CoreV1Api);
-    this.coordination = this.api(CoordinationV1Api);
     this.discovery = this.api(DiscoveryV1Api);
+    this.leases = this.api(CoordinationV1Api, { fenced: false });
   }
 
-  /** A typed client-node API that goes through this client's limiter, user agent and metrics. */
-  api<T extends ApiType>(ctor: ApiConstructor<T>): T {
-    return new ctor(this.configuration);
+  /**
+   * A typed client-node API that goes through this client's limiter, user agent and metrics, and,
+   * unless `fenced: false`, its write fence.
+   */
+  api<T extends ApiType>(ctor: ApiConstructor<T>, opts: { fenced?: boolean } = {}): T {
+    return new ctor(opts.fenced === false ? this.unfencedConfiguration : this.configuration);
+  }
+
+  /** From now on, every write of a fenced API asks `fence` first (undefined: no fence). */
+  setWriteFence(fence: WriteFence | undefined): void {
+    this.fence = fence;
+  }
+
+  /**
+   * Options for one typed call (`client.core.createX(params, client.withSignal(signal))`): the
+   * call, its wait for the rate limiter included, ends with an AbortError when `signal` aborts.
+   * The signal rides on the per-call auth method, the one per-call hook of client-node's
+   * generated APIs that is typed for the promise API (its per-call middleware is typed for the
+   * observable one); the auth itself is the client's.
+   */
+  withSignal(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
+    if (!signal) return undefined;
+    const auth = this.auth;
+    return {
+      authMethods: {
+        default: {
+          getName: () => auth.getName(),
+          applySecurityAuthentication: async (ctx: RequestContext): Promise<void> => {
+            ctx.setSignal(signal);
+            await auth.applySecurityAuthentication(ctx);
+          },
+        },
+      },
+    };
+  }
+
+  private checkFence(labels: { verb: string; resource: string }): void {
+    try {
+      this.fence?.check();
+    } catch (err) {
+      if (err instanceof FencedError) this.metrics?.fenced.inc(labels);
+      throw err;
+    }
   }
 
   /** GET a path and parse its JSON body; non-2xx throws `KubeApiError` with the server's Status. */

@@ -26,6 +26,17 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * A write that was not sent: this replica can no longer be sure it holds the leader Lease (it
+ * may have been frozen, or failed to renew), so another replica may already be writing.
+ */
+export class FencedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}
+
 /** The HTTP status code of an API error, or undefined for errors that are not API responses. */
 export function statusCode(err: unknown): number | undefined {
   if (err instanceof KubeApiError) return err.code;

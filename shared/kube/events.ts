@@ -22,7 +22,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { type Clock, type Timer, realClock } from '../clock.ts';
 import { kref, nopLogger, type Logger } from '../log.ts';
 import type { KubeClient } from './client.ts';
-import { hasStatusCause, isAlreadyExists, isConflict, isNotFound } from './errors.ts';
+import { FencedError, hasStatusCause, isAlreadyExists, isConflict, isNotFound } from './errors.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -157,6 +157,7 @@ export class EventRecorder {
   event(ref: EventObjectRef, type: EventType, reason: string, message: string): void {
     try {
       const now = this.clock.now();
+      const wall = this.clock.wallTime();
       const fields = { object: kref(ref.namespace, ref.name), kind: ref.kind, type, reason, message };
       if (!this.allow(spamKey(ref), now)) {
         this.log.v(4).info('event dropped by the spam filter', fields);
@@ -170,9 +171,11 @@ export class EventRecorder {
       this.pending++;
       this.tail = this.tail.then(async () => {
         try {
-          await this.write(ref, type, reason, message, now);
+          await this.write(ref, type, reason, message, now, wall);
         } catch (err) {
-          this.log.error('writing an event failed', err, fields);
+          // A deposed leader's events are refused by the fence: expected, not an error.
+          if (err instanceof FencedError) this.log.v(2).info('event not written: fenced', fields);
+          else this.log.error('writing an event failed', err, fields);
         } finally {
           this.pending--;
         }
@@ -205,7 +208,15 @@ export class EventRecorder {
     return true;
   }
 
-  private async write(ref: EventObjectRef, type: EventType, reason: string, message: string, at: number) {
+  /** `at` (monotonic) ages the aggregation cache; `wall` is the timestamp written. */
+  private async write(
+    ref: EventObjectRef,
+    type: EventType,
+    reason: string,
+    message: string,
+    at: number,
+    wall: number,
+  ) {
     const key = aggregationKey(ref, type, reason, message);
     const namespace = ref.namespace || 'default';
     const seen = this.recent.get(key);
@@ -213,7 +224,7 @@ export class EventRecorder {
       const next: CoreV1Event = {
         ...seen.stored,
         count: (seen.stored.count ?? 1) + 1,
-        lastTimestamp: new Date(at),
+        lastTimestamp: new Date(wall),
       };
       try {
         const stored = await this.bounded(() => this.sink.update(namespace, next));
@@ -229,7 +240,7 @@ export class EventRecorder {
         // The Event expired or was deleted: create a new one.
       }
     }
-    const event = this.makeEvent(ref, namespace, type, reason, message, at);
+    const event = this.makeEvent(ref, namespace, type, reason, message, wall);
     try {
       const stored = await this.bounded(() => this.sink.create(namespace, event));
       this.recent.set(key, { stored, lastSeenMs: at });
@@ -250,12 +261,12 @@ export class EventRecorder {
     type: EventType,
     reason: string,
     message: string,
-    at: number,
+    wall: number,
   ): CoreV1Event {
     return {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${namePrefix(ref.name)}.${this.suffix(at)}`, namespace },
+      metadata: { name: `${namePrefix(ref.name)}.${this.suffix(wall)}`, namespace },
       involvedObject: {
         kind: ref.kind,
         apiVersion: ref.apiVersion,
@@ -269,8 +280,8 @@ export class EventRecorder {
       reason,
       message,
       count: 1,
-      firstTimestamp: new Date(at),
-      lastTimestamp: new Date(at),
+      firstTimestamp: new Date(wall),
+      lastTimestamp: new Date(wall),
       source: { component: this.component },
       reportingComponent: this.component,
       reportingInstance: this.host,
@@ -278,8 +289,8 @@ export class EventRecorder {
   }
 
   /** 16 hex digits of "nanoseconds": ms * 1e6 plus a per-process sequence, so names never repeat. */
-  private suffix(at: number): string {
-    const nanos = BigInt(Math.max(0, Math.trunc(at))) * 1_000_000n + BigInt(this.seq++ % 1_000_000);
+  private suffix(wall: number): string {
+    const nanos = BigInt(Math.max(0, Math.trunc(wall))) * 1_000_000n + BigInt(this.seq++ % 1_000_000);
     return nanos.toString(16).padStart(16, '0').slice(-16);
   }
 

@@ -4,8 +4,10 @@
 // stay Terminating), no default ServiceAccount in new namespaces.
 //
 // Process hygiene: every child is SIGKILLed and every temp folder removed when this Node process
-// exits, also after a failed test; while a control plane runs, SIGINT/SIGTERM stop it first and
-// then exit with 130/143 (those handlers are removed again when the last control plane stops).
+// exits, also after a failed test. The children run in their own process group, so a Ctrl-C on
+// the terminal reaches only this process, which decides the order: unless `handleSignals: false`
+// (then the caller owns the signals, as `make run` does), while a control plane runs SIGINT/SIGTERM
+// stop it and then exit with 130/143 (those handlers are removed when the last one stops).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,6 +36,8 @@ export interface ControlPlaneOptions {
   startTimeoutMs?: number;
   /** Binaries to run; default findAssets(). */
   assets?: Assets;
+  /** Stop on SIGINT/SIGTERM and exit (default true); false when the caller owns the signals. */
+  handleSignals?: boolean;
 }
 
 export interface ControlPlane {
@@ -131,10 +135,10 @@ function ensureExitHook(): void {
   }
 }
 
-function registerPlane(plane: LocalControlPlane): void {
+function registerPlane(plane: LocalControlPlane, handleSignals: boolean): void {
   ensureExitHook();
   runningPlanes.add(plane);
-  if (!signalHooksInstalled) {
+  if (handleSignals && !signalHooksInstalled) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     signalHooksInstalled = true;
@@ -219,6 +223,8 @@ class Proc {
       child = spawn(bin, args, {
         stdio: echo ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
         env: process.env,
+        // Its own process group: a terminal's Ctrl-C must not kill it under a draining manager.
+        detached: true,
       });
     } catch (err) {
       fs.closeSync(fd);
@@ -423,7 +429,7 @@ class LocalControlPlane implements ControlPlane {
   constructor(
     dir: string,
     certs: ControlPlaneCerts,
-    opts: Required<Omit<ControlPlaneOptions, 'log'>> & { log: boolean },
+    opts: Required<Omit<ControlPlaneOptions, 'log' | 'handleSignals'>> & { log: boolean },
   ) {
     this.dir = dir;
     this.certs = certs;
@@ -656,7 +662,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       startTimeoutMs: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       assets,
     });
-    registerPlane(plane);
+    registerPlane(plane, opts.handleSignals ?? true);
     await plane.startEtcd();
     await plane.startFirstApiServer();
     return plane;

@@ -104,6 +104,11 @@ export class WorkQueue<T extends NonNullable<unknown> = string> {
     return this.queue.length;
   }
 
+  /** Number of items handed out whose `done` has not been called yet. */
+  processingLen(): number {
+    return this.processing.size;
+  }
+
   /**
    * The next item, waiting until one is available. The caller must call `done(item)` when finished
    * with it. Resolves `undefined` once the queue is shut down. During a draining shutdown it keeps

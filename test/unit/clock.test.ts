@@ -25,3 +25,12 @@ describe('FakeClock', () => {
     expect(fired).to.deep.equal([10, 15]);
   });
 });
+
+describe('FakeClock wall time', () => {
+  it('the wall clock starts where it is told and moves with the monotonic clock', () => {
+    const clock = new FakeClock(100, Date.UTC(2026, 0, 1));
+    clock.step(1_500);
+    expect(clock.now()).to.equal(1_600);
+    expect(new Date(clock.wallTime()).toISOString()).to.equal('2026-01-01T00:00:01.500Z');
+  });
+});

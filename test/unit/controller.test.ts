@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { FakeClock } from '../../shared/clock.ts';
-import { Controller } from '../../shared/controller/controller.ts';
+import { Registry } from 'prom-client';
+import { Controller, type ControllerOptions } from '../../shared/controller/controller.ts';
+import { type Result, TerminalError } from '../../shared/controller/reconciler.ts';
+import { ItemExponentialFailureRateLimiter } from '../../shared/workqueue/ratelimiter.ts';
 import { nopLogger } from '../../shared/log.ts';
 
 /** Lets pending promise callbacks and I/O callbacks run. */
@@ -107,5 +110,218 @@ describe('Controller spacing of slow keys', () => {
       await settle();
     }
     expect(runs).to.deep.equal([0, 5, 10]);
+  });
+});
+
+/** A controller whose reconcile is the given function; results by key are recorded by the caller. */
+function controllerWith(
+  clock: FakeClock,
+  reconcile: (key: string, signal: AbortSignal) => Promise<Result | void>,
+  opts: Partial<ControllerOptions> = {},
+): { controller: Controller; registry: Registry; dropped: string[] } {
+  const registry = new Registry();
+  const dropped: string[] = [];
+  const controller = new Controller({
+    name: 'paths',
+    workers: 2,
+    log: nopLogger,
+    clock,
+    registry,
+    busyTime: () => 0,
+    // Retries after 10, 20, 40 ms: no token bucket in the way.
+    rateLimiter: new ItemExponentialFailureRateLimiter<string>(10, 1_000),
+    maxRetries: 3,
+    onDropped: (key) => dropped.push(key),
+    reconciler: { reconcile: ({ namespace, name }, signal) => reconcile(`${namespace}/${name}`, signal) },
+    ...opts,
+  });
+  return { controller, registry, dropped };
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const values = (m?.values ?? []) as { value: number; labels: Record<string, string | number> }[];
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+describe('Controller outcomes of a reconcile', () => {
+  let stop: AbortController;
+  beforeEach(() => (stop = new AbortController()));
+  afterEach(() => stop.abort());
+
+  it('an error is retried with the rate limiter backoff: after 10, 20, 40 ms', async () => {
+    const clock = new FakeClock(0);
+    const runs: number[] = [];
+    const { controller } = controllerWith(clock, () => {
+      runs.push(clock.now());
+      return Promise.reject(new Error('api down'));
+    });
+    void controller.start(stop.signal);
+    controller.enqueue('n/a');
+    await settle();
+    for (const ms of [9, 1, 19, 1, 39, 1]) {
+      clock.step(ms);
+      await settle();
+    }
+    expect(runs).to.deep.equal([0, 10, 30, 70]);
+  });
+
+  it('a key that failed maxRetries + 1 times is dropped, counted, and tried again after the long delay with a fresh backoff', async () => {
+    const clock = new FakeClock(0);
+    const runs: number[] = [];
+    let failing = true;
+    const { controller, registry, dropped } = controllerWith(
+      clock,
+      () => {
+        runs.push(clock.now());
+        return failing ? Promise.reject(new Error('api down')) : Promise.resolve();
+      },
+      { droppedRetryMs: 300_000 },
+    );
+    void controller.start(stop.signal);
+    controller.enqueue('n/a');
+    await settle();
+    for (const ms of [10, 20, 40]) {
+      clock.step(ms);
+      await settle();
+    }
+    expect(runs).to.deep.equal([0, 10, 30, 70]);
+    expect(dropped).to.deep.equal(['n/a']);
+    expect(
+      await metric(registry, 'service_controller_manager_reconcile_dropped_total', { reason: 'max_retries' }),
+    ).to.equal(1);
+    expect(controller.unfinished(), 'the dropped key waits for its long retry').to.equal(1);
+    clock.step(299_999);
+    await settle();
+    expect(runs).to.have.length(4);
+    failing = false;
+    clock.step(1);
+    await settle();
+    expect(runs).to.deep.equal([0, 10, 30, 70, 300_070]);
+    expect(controller.unfinished()).to.equal(0);
+  });
+
+  it('a TerminalError is dropped at once and for good, and counted', async () => {
+    const clock = new FakeClock(0);
+    let runs = 0;
+    const { controller, registry, dropped } = controllerWith(clock, () => {
+      runs++;
+      return Promise.reject(new TerminalError('bad spec'));
+    });
+    void controller.start(stop.signal);
+    controller.enqueue('n/a');
+    await settle();
+    clock.step(3_600_000);
+    await settle();
+    expect(runs).to.equal(1);
+    expect(dropped).to.deep.equal(['n/a']);
+    expect(
+      await metric(registry, 'controller_runtime_reconcile_total', { result: 'terminal_error' }),
+    ).to.equal(1);
+    expect(
+      await metric(registry, 'service_controller_manager_reconcile_dropped_total', {
+        reason: 'terminal_error',
+      }),
+    ).to.equal(1);
+    expect(controller.unfinished()).to.equal(0);
+  });
+
+  it('requeueAfter runs the key again after that delay, and forgets its backoff', async () => {
+    const clock = new FakeClock(0);
+    const runs: number[] = [];
+    const results: (Result | Error)[] = [new Error('once'), { requeueAfterMs: 500 }, new Error('again')];
+    const { controller } = controllerWith(clock, () => {
+      runs.push(clock.now());
+      const next = results.shift();
+      return next instanceof Error ? Promise.reject(next) : Promise.resolve(next);
+    });
+    void controller.start(stop.signal);
+    controller.enqueue('n/a');
+    await settle();
+    clock.step(10);
+    await settle();
+    clock.step(500);
+    await settle();
+    // The error after the requeue backs off from the start (10 ms), not from where it was (20 ms).
+    clock.step(10);
+    await settle();
+    expect(runs).to.deep.equal([0, 10, 510, 520]);
+  });
+
+  it('stop takes no new key and waits for the in-flight reconcile, whose signal is not aborted', async () => {
+    const clock = new FakeClock(0);
+    let finish: (() => void) | undefined;
+    const started: string[] = [];
+    let seen: AbortSignal | undefined;
+    const { controller } = controllerWith(
+      clock,
+      (key, signal) => {
+        started.push(key);
+        seen = signal;
+        return new Promise<void>((resolve) => (finish = resolve));
+      },
+      { workers: 1 },
+    );
+    const done = controller.start(stop.signal);
+    controller.enqueue('n/a');
+    controller.enqueue('n/b');
+    await settle();
+    stop.abort();
+    let stopped = false;
+    void done.then(() => (stopped = true));
+    await settle();
+    expect(stopped, 'waits for the in-flight reconcile').to.equal(false);
+    expect(seen?.aborted).to.equal(false);
+    finish!();
+    await settle();
+    expect(stopped).to.equal(true);
+    expect(started, 'the queued key is left for the next leader').to.deep.equal(['n/a']);
+  });
+
+  it('abort aborts the signal of every in-flight reconcile and returns when they end', async () => {
+    const clock = new FakeClock(0);
+    const signals: AbortSignal[] = [];
+    const { controller } = controllerWith(clock, (_key, signal) => {
+      signals.push(signal);
+      return new Promise<void>((_resolve, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason as Error)),
+      );
+    });
+    const abort = new AbortController();
+    const done = controller.start(stop.signal, abort.signal);
+    controller.enqueue('n/a');
+    controller.enqueue('n/b');
+    await settle();
+    expect(signals).to.have.length(2);
+    abort.abort(new Error('lease lost'));
+    await done;
+    expect(signals.every((s) => s.aborted)).to.equal(true);
+    expect(controller.unfinished()).to.equal(0);
+  });
+
+  it('unfinished counts queued, delayed and in-flight keys at one instant', async () => {
+    const clock = new FakeClock(0);
+    let finish: (() => void) | undefined;
+    const { controller } = controllerWith(clock, () => new Promise<void>((resolve) => (finish = resolve)), {
+      workers: 1,
+    });
+    void controller.start(stop.signal);
+    controller.enqueue('n/in-flight');
+    await settle();
+    controller.enqueue('n/queued');
+    controller.enqueueAfter('n/delayed', 1_000);
+    expect(controller.unfinished()).to.equal(3);
+    finish!();
+    await settle();
+    finish!();
+    await settle();
+    expect(controller.unfinished()).to.equal(1);
+    clock.step(1_000);
+    await settle();
+    finish!();
+    await settle();
+    expect(controller.unfinished()).to.equal(0);
   });
 });

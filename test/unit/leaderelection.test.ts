@@ -1,78 +1,15 @@
 import { expect } from 'chai';
 import { FakeClock } from '../../shared/clock.ts';
-import { KubeApiError } from '../../shared/kube/errors.ts';
+import { FencedError } from '../../shared/kube/errors.ts';
 import {
+  FENCE_MARGIN_MS,
   LeaderElector,
+  LeaseLostError,
   type LeaderElectionOptions,
-  type LeaseRecord,
-  type LeaseStore,
+  type Leadership,
 } from '../../shared/leaderelection.ts';
+import { advance, flush, MemoryLeaseStore } from './helpers/leases.ts';
 import { nopLogger } from '../../shared/log.ts';
-
-/** Lets pending promise chains run; no real time passes. */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
-}
-
-/** Moves the fake clock in small steps, letting async code run between steps. */
-async function advance(clock: FakeClock, ms: number, stepMs = 100): Promise<void> {
-  for (let done = 0; done < ms; done += stepMs) {
-    clock.step(Math.min(stepMs, ms - done));
-    await flush();
-  }
-}
-
-/** An API server's view of one Lease: compare-and-swap on resourceVersion. */
-class MemoryLeaseStore implements LeaseStore {
-  record: LeaseRecord | undefined;
-  updates = 0;
-  /** Every call fails as if the API server were unreachable. */
-  failing = false;
-  /** Runs just before an update is applied, e.g. to let another candidate win the race. */
-  beforeUpdate: (() => void) | undefined;
-  private rv = 0;
-
-  get(): Promise<LeaseRecord | undefined> {
-    if (this.failing) return Promise.reject(new Error('connection refused'));
-    return Promise.resolve(this.record && { ...this.record });
-  }
-
-  create(record: LeaseRecord): Promise<LeaseRecord> {
-    if (this.failing) return Promise.reject(new Error('connection refused'));
-    if (this.record)
-      return Promise.reject(new KubeApiError(409, 'already exists', { reason: 'AlreadyExists' }));
-    return Promise.resolve(this.store(record));
-  }
-
-  update(record: LeaseRecord): Promise<LeaseRecord> {
-    if (this.failing) return Promise.reject(new Error('connection refused'));
-    const hook = this.beforeUpdate;
-    this.beforeUpdate = undefined;
-    hook?.();
-    if (!this.record) return Promise.reject(new KubeApiError(404, 'not found'));
-    if (record.resourceVersion !== this.record.resourceVersion) {
-      return Promise.reject(new KubeApiError(409, 'the object has been modified', { reason: 'Conflict' }));
-    }
-    this.updates++;
-    return Promise.resolve(this.store(record));
-  }
-
-  /** Another candidate writes the lease. */
-  setHolder(holder: string, at: number, leaseTransitions = 0): void {
-    this.store({
-      holderIdentity: holder,
-      leaseDurationSeconds: 15,
-      acquireTime: new Date(at),
-      renewTime: new Date(at),
-      leaseTransitions,
-    });
-  }
-
-  private store(record: LeaseRecord): LeaseRecord {
-    this.record = { ...record, resourceVersion: String(++this.rv) };
-    return { ...this.record };
-  }
-}
 
 interface Harness {
   clock: FakeClock;
@@ -80,18 +17,20 @@ interface Harness {
   elector: LeaderElector;
   stop: AbortController;
   calls: string[];
-  leaderSignal(): AbortSignal | undefined;
-  done: Promise<void>;
-  finished(): boolean;
+  /** Resolves with the Leadership, or undefined when acquire was cancelled. */
+  acquired: Promise<Leadership | undefined>;
+  /** The Leadership once acquire resolved with one. */
+  leadership(): Leadership | undefined;
 }
 
 function start(
   setup?: (store: MemoryLeaseStore, clock: FakeClock) => void,
   opts: Partial<LeaderElectionOptions> = {},
-) {
+): Harness {
   const clock = new FakeClock(1_700_000_000_000);
   const store = new MemoryLeaseStore();
   setup?.(store, clock);
+  const calls: string[] = [];
   const elector = new LeaderElector({
     lockName: 'scm',
     lockNamespace: 'kube-system',
@@ -100,70 +39,68 @@ function start(
     store,
     log: nopLogger,
     random: () => 0,
+    onNewLeader: (id) => calls.push(`leader:${id}`),
     ...opts,
   });
   const stop = new AbortController();
-  const calls: string[] = [];
-  let leaderSignal: AbortSignal | undefined;
-  let finished = false;
-  const done = elector
-    .run(stop.signal, {
-      onStartedLeading: (s) => {
-        leaderSignal = s;
-        calls.push('started');
-      },
-      onStoppedLeading: () => {
-        calls.push('stopped');
-      },
-      onNewLeader: (id) => calls.push(`leader:${id}`),
-    })
-    .then(() => {
-      finished = true;
-    });
-  const h: Harness = {
-    clock,
-    store,
-    elector,
-    stop,
-    calls,
-    leaderSignal: () => leaderSignal,
-    done,
-    finished: () => finished,
-  };
-  return h;
+  let leadership: Leadership | undefined;
+  const acquired = elector.acquire(stop.signal).then((l) => {
+    leadership = l;
+    if (l) {
+      calls.push('started');
+      l.lost.addEventListener('abort', () => calls.push('lost'));
+    }
+    return l;
+  });
+  return { clock, store, elector, stop, calls, acquired, leadership: () => leadership };
+}
+
+/** Starts a harness and waits until it leads. */
+async function leading(
+  setup?: (store: MemoryLeaseStore, clock: FakeClock) => void,
+  opts: Partial<LeaderElectionOptions> = {},
+): Promise<Harness & { lease: Leadership }> {
+  const h = start(setup, opts);
+  await flush();
+  const lease = h.leadership();
+  if (!lease) throw new Error('did not lead');
+  return { ...h, lease };
 }
 
 describe('LeaderElector', () => {
   it('acquires a free lease', async () => {
-    const h = start();
-    await flush();
+    const h = await leading();
     expect(h.elector.isLeader()).to.be.true;
     expect(h.calls).to.deep.equal(['leader:me', 'started']);
     expect(h.store.record?.holderIdentity).to.equal('me');
     expect(h.store.record?.leaseDurationSeconds).to.equal(15);
     expect(h.store.record?.leaseTransitions).to.equal(0);
-    expect(h.store.record?.renewTime?.getTime()).to.equal(h.clock.now());
-    h.stop.abort();
-    await h.done;
+    expect(h.store.record?.renewTime?.getTime()).to.equal(h.clock.wallTime());
+    await h.lease.release();
+  });
+
+  it('writes the wall clock into renewTime and times everything else on the monotonic clock', async () => {
+    const h = await leading(undefined, {
+      clock: new FakeClock(5_000, Date.UTC(2026, 11, 1)),
+    });
+    expect(h.store.record?.renewTime?.toISOString()).to.equal('2026-12-01T00:00:00.000Z');
+    await h.lease.release();
   });
 
   it('acquires a released lease at once', async () => {
-    const h = start((store, clock) => store.setHolder('', clock.now(), 2));
-    await flush();
-    expect(h.elector.isLeader()).to.be.true;
+    const h = await leading((store, clock) => store.setHolder('', clock.now(), 2));
     expect(h.store.record?.holderIdentity).to.equal('me');
-    h.stop.abort();
-    await h.done;
+    await h.lease.release();
   });
 
   it("waits while another holder's lease is fresh and takes it after it expires", async () => {
     const h = start((store, clock) => store.setHolder('other', clock.now()));
     await flush();
-    expect(h.elector.isLeader()).to.be.false;
+    expect(h.leadership()).to.equal(undefined);
     expect(h.calls).to.deep.equal(['leader:other']);
 
     await advance(h.clock, 14_000);
-    expect(h.elector.isLeader()).to.be.false;
+    expect(h.leadership()).to.equal(undefined);
     expect(h.store.record?.holderIdentity).to.equal('other');
 
     // The record has not changed for a lease duration (15 s): the next retry (t=16 s) takes it.
@@ -171,11 +108,10 @@ describe('LeaderElector', () => {
     expect(h.elector.isLeader()).to.be.true;
     expect(h.store.record?.holderIdentity).to.equal('me');
     expect(h.calls).to.deep.equal(['leader:other', 'leader:me', 'started']);
-    h.stop.abort();
-    await h.done;
+    await h.leadership()!.release();
   });
 
-  it('keeps waiting while the other holder renews', async () => {
+  it('keeps waiting while the other holder renews, and resolves undefined when cancelled', async () => {
     const h = start((store, clock) => store.setHolder('other', clock.now()));
     await flush();
     for (let i = 0; i < 10; i++) {
@@ -183,16 +119,14 @@ describe('LeaderElector', () => {
       h.store.setHolder('other', h.clock.now());
     }
     expect(h.elector.isLeader()).to.be.false;
-    expect(h.calls).to.deep.equal(['leader:other']);
     h.stop.abort();
-    await h.done;
-    expect(h.calls).to.deep.equal(['leader:other']); // never led: no onStoppedLeading
+    expect(await h.acquired).to.equal(undefined);
+    expect(h.calls).to.deep.equal(['leader:other']);
   });
 
-  it('renews every retry period', async () => {
-    const h = start();
-    await flush();
-    const acquiredAt = h.clock.now();
+  it('renews every retry period, keeping acquireTime and leaseTransitions', async () => {
+    const h = await leading();
+    const acquiredAt = h.clock.wallTime();
     const acquireTime = h.store.record?.acquireTime?.getTime();
     for (let i = 1; i <= 5; i++) {
       await advance(h.clock, 2_000);
@@ -202,38 +136,42 @@ describe('LeaderElector', () => {
     expect(h.store.record?.acquireTime?.getTime()).to.equal(acquireTime);
     expect(h.store.record?.leaseTransitions).to.equal(0);
     expect(h.elector.isLeader()).to.be.true;
-    h.stop.abort();
-    await h.done;
+    await h.lease.release();
   });
 
-  it('stops leading when renewals fail past the renew deadline', async () => {
-    const h = start();
-    await flush();
-    expect(h.elector.isLeader()).to.be.true;
+  it('loses the lease when renewals fail past the renew deadline', async () => {
+    const h = await leading();
     h.store.failing = true;
 
     // First renewal at 2 s fails; retries every 2 s until the 10 s deadline (t=12 s).
     await advance(h.clock, 11_000);
     expect(h.elector.isLeader()).to.be.true;
-    expect(h.leaderSignal()?.aborted).to.be.false;
-    expect(h.finished()).to.be.false;
+    expect(h.lease.lost.aborted).to.be.false;
 
     await advance(h.clock, 1_100);
     expect(h.elector.isLeader()).to.be.false;
-    expect(h.leaderSignal()?.aborted).to.be.true;
-    expect(h.calls).to.deep.equal(['leader:me', 'started', 'stopped']);
-    expect(h.finished()).to.be.true;
-    expect(h.stop.signal.aborted).to.be.false;
+    expect(h.lease.lost.aborted).to.be.true;
+    expect(h.lease.lost.reason).to.be.instanceOf(LeaseLostError);
+    expect((h.lease.lost.reason as Error).message).to.include('renew deadline');
+    expect(h.calls).to.deep.equal(['leader:me', 'started', 'lost']);
   });
 
-  it('stops leading when a renewal hangs past the renew deadline', async () => {
-    const h = start();
-    await flush();
-    h.store.get = () => new Promise(() => {});
-    h.store.update = () => new Promise(() => {});
+  it('loses the lease when a renewal hangs past the renew deadline, and aborts that request', async () => {
+    const h = await leading();
+    const signals: AbortSignal[] = [];
+    h.store.get = (signal) => {
+      if (signal) signals.push(signal);
+      return new Promise(() => {});
+    };
+    h.store.update = (_record, signal) => {
+      if (signal) signals.push(signal);
+      return new Promise(() => {});
+    };
     await advance(h.clock, 12_100);
     expect(h.elector.isLeader()).to.be.false;
-    expect(h.finished()).to.be.true;
+    expect(h.lease.lost.aborted).to.be.true;
+    expect(signals.length).to.be.above(0);
+    expect(signals.every((s) => s.aborted)).to.be.true;
   });
 
   it('loses the race on 409 without leading', async () => {
@@ -252,29 +190,24 @@ describe('LeaderElector', () => {
     expect(h.elector.isLeader()).to.be.false;
     expect(h.calls).to.deep.equal(['leader:other']);
     h.stop.abort();
-    await h.done;
+    expect(await h.acquired).to.equal(undefined);
   });
 
-  it('releases the lease on cancel', async () => {
-    const h = start();
-    await flush();
+  it('release closes the fence first, then clears the holder with a 1 s duration and stops renewing', async () => {
+    const h = await leading();
     await advance(h.clock, 2_000);
-    h.stop.abort();
-    await h.done;
-    expect(h.leaderSignal()?.aborted).to.be.true;
-    expect(h.calls).to.deep.equal(['leader:me', 'started', 'stopped']);
+    let fenceOpenAtReleaseWrite: boolean | undefined;
+    h.store.beforeUpdate = () => (fenceOpenAtReleaseWrite = h.elector.isLeader());
+    await h.lease.release();
+    expect(fenceOpenAtReleaseWrite).to.equal(false);
     expect(h.elector.isLeader()).to.be.false;
+    expect(() => h.elector.check()).to.throw(FencedError);
     expect(h.store.record?.holderIdentity).to.equal('');
     expect(h.store.record?.leaseDurationSeconds).to.equal(1);
-  });
-
-  it('keeps the lease on cancel when releaseOnCancel is false', async () => {
-    const h = start(undefined, { releaseOnCancel: false });
-    await flush();
-    h.stop.abort();
-    await h.done;
-    expect(h.calls).to.deep.equal(['leader:me', 'started', 'stopped']);
-    expect(h.store.record?.holderIdentity).to.equal('me');
+    const updates = h.store.updates;
+    await advance(h.clock, 10_000);
+    expect(h.store.updates, 'no renewal after the release').to.equal(updates);
+    expect(h.lease.lost.aborted, 'a release is not a loss').to.be.false;
   });
 
   it('increments leaseTransitions on takeover', async () => {
@@ -283,23 +216,74 @@ describe('LeaderElector', () => {
     await advance(h.clock, 16_000);
     expect(h.elector.isLeader()).to.be.true;
     expect(h.store.record?.leaseTransitions).to.equal(4);
-    expect(h.store.record?.acquireTime?.getTime()).to.equal(h.clock.now());
+    expect(h.store.record?.acquireTime?.getTime()).to.equal(h.clock.wallTime());
     // Renewals keep the count.
     await advance(h.clock, 4_000);
     expect(h.store.record?.leaseTransitions).to.equal(4);
-    h.stop.abort();
-    await h.done;
+    await h.leadership()!.release();
   });
 
-  it('stops leading at once when another holder took the lease', async () => {
-    const h = start();
-    await flush();
+  it('loses the lease at once when another holder took it, and releases nothing', async () => {
+    const h = await leading();
     h.store.setHolder('other', h.clock.now(), 1);
     await advance(h.clock, 2_000);
     expect(h.elector.isLeader()).to.be.false;
-    expect(h.calls).to.deep.equal(['leader:me', 'started', 'leader:other', 'stopped']);
-    expect(h.finished()).to.be.true;
+    expect(h.calls).to.deep.equal(['leader:me', 'started', 'leader:other', 'lost']);
+    await h.lease.release();
     expect(h.store.record?.holderIdentity).to.equal('other');
+  });
+
+  it('the fence refuses writes before the lease is acquired', () => {
+    const h = start((store, clock) => store.setHolder('other', clock.now()));
+    expect(() => h.elector.check()).to.throw(FencedError);
+    h.stop.abort();
+  });
+
+  it('a leader frozen past the lease validity wakes fenced, loses the lease and sends no write', async () => {
+    const h = await leading();
+    expect(() => h.elector.check()).to.not.throw();
+    const updates = h.store.updates;
+    let reads = 0;
+    const get = h.store.get.bind(h.store);
+    h.store.get = (signal) => {
+      reads++;
+      return get(signal);
+    };
+    // One jump of 1.5 lease durations with no chance to run in between: a SIGSTOP, then SIGCONT.
+    h.clock.step(22_500);
+    expect(() => h.elector.check()).to.throw(FencedError);
+    await flush();
+    expect(h.lease.lost.aborted).to.be.true;
+    expect((h.lease.lost.reason as Error).message).to.include('frozen');
+    expect(h.store.updates, 'no renewal after waking').to.equal(updates);
+    expect(reads, 'not even a read of the lease').to.equal(0);
+    await h.lease.release();
+    expect(h.store.updates, 'no release after a loss').to.equal(updates);
+  });
+
+  it('the fence counts from the start of the last renew, not from its response', async () => {
+    const h = await leading();
+    // The next renewal (at 2 s) takes 5 s to come back.
+    let respond: (() => void) | undefined;
+    const update = h.store.update.bind(h.store);
+    h.store.update = (record, signal) =>
+      new Promise((resolve, reject) => {
+        respond = () => void update(record, signal).then(resolve, reject);
+      });
+    await advance(h.clock, 2_000);
+    const renewStartedAt = h.clock.now();
+    await advance(h.clock, 5_000);
+    respond!();
+    await flush();
+    expect(h.elector.isLeader()).to.be.true;
+    h.store.update = update;
+    h.store.failing = true; // no later renewal succeeds
+    const validUntil = renewStartedAt + 15_000 - FENCE_MARGIN_MS;
+    await advance(h.clock, validUntil - h.clock.now() - 100);
+    expect(h.elector.isLeader()).to.be.true;
+    await advance(h.clock, 100);
+    expect(h.elector.isLeader()).to.be.false;
+    expect(h.lease.lost.aborted).to.be.true;
   });
 
   it('rejects a renew deadline that is not below the lease duration', () => {

@@ -149,6 +149,8 @@ function harness(
 }
 
 const REQUEST = { namespace: 'n', name: 's' };
+/** Never aborted: these tests do not stop the work they start. */
+const SIGNAL = new AbortController().signal;
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {
@@ -178,7 +180,7 @@ describe('EndpointsReconciler', () => {
       pods: [makePod('p2', '10.0.0.2'), makePod('p1', '10.0.0.1')],
     });
 
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
 
     // First sight of the Service: its creation is the earliest change.
     expect(h.writer.writes).to.deep.equal([
@@ -207,7 +209,7 @@ describe('EndpointsReconciler', () => {
       endpoints: [endpoints('3', TWO_PODS_SUBSETS, { [TRIGGER_TIME_ANNOTATION]: '2025-12-31T00:00:00Z' })],
     });
 
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
 
     expect(h.writer.writes).to.have.length(0);
   });
@@ -221,7 +223,7 @@ describe('EndpointsReconciler', () => {
       ],
     });
 
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
 
     expect(h.writer.writes).to.deep.equal([
       {
@@ -247,7 +249,7 @@ describe('EndpointsReconciler', () => {
     const pods = Array.from({ length: 1001 }, (_, i) => nthPod(i));
     const h = harness({ services: [makeService()], pods });
 
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
 
     expect(h.writer.writes).to.have.length(1);
     const created = written(h.writer.writes[0]);
@@ -260,7 +262,7 @@ describe('EndpointsReconciler', () => {
     h.pods.delete('n/p0');
     h.pods.delete('n/p1');
 
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
 
     expect(h.writer.writes).to.have.length(2);
     const updated = written(h.writer.writes[1]);
@@ -274,11 +276,11 @@ describe('EndpointsReconciler', () => {
 
   it('deletes the Endpoints when the Service is gone, and writes nothing when none is cached', async () => {
     const cached = harness({ endpoints: [endpoints('4', TWO_PODS_SUBSETS)] });
-    await cached.reconciler.reconcile(REQUEST);
+    await cached.reconciler.reconcile(REQUEST, SIGNAL);
     expect(cached.writer.writes).to.deep.equal([{ verb: 'delete', namespace: 'n', name: 's' }]);
 
     const empty = harness();
-    await empty.reconciler.reconcile(REQUEST);
+    await empty.reconciler.reconcile(REQUEST, SIGNAL);
     expect(empty.writer.writes).to.have.length(0);
   });
 
@@ -289,14 +291,14 @@ describe('EndpointsReconciler', () => {
       pods: [makePod('p1', '10.0.0.1')],
       endpoints: [userEndpoints],
     });
-    await selectorless.reconciler.reconcile(REQUEST);
+    await selectorless.reconciler.reconcile(REQUEST, SIGNAL);
     expect(selectorless.writer.writes).to.have.length(0);
 
     const externalName = harness({
       services: [makeService({ type: 'ExternalName', externalName: 'example.com' })],
       pods: [makePod('p1', '10.0.0.1')],
     });
-    await externalName.reconciler.reconcile(REQUEST);
+    await externalName.reconciler.reconcile(REQUEST, SIGNAL);
     expect(externalName.writer.writes).to.have.length(0);
   });
 
@@ -306,12 +308,12 @@ describe('EndpointsReconciler', () => {
       pods: [makePod('p1', '10.0.0.1'), makePod('p2', '10.0.0.2')],
       endpoints: [endpoints('7', [{ addresses: [addr('p1', '10.0.0.1')], ports: PORTS }])],
     });
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     expect(h.writer.writes).to.have.length(1);
 
     // A pod change arrives before the informer has seen our update: the cache still shows rv 7.
     h.pods.upsert(makePod('p3', '10.0.0.3'));
-    const err = await rejection(h.reconciler.reconcile(REQUEST));
+    const err = await rejection(h.reconciler.reconcile(REQUEST, SIGNAL));
 
     expect(err).to.be.instanceOf(StaleCacheError);
     expect(h.writer.writes).to.have.length(1);
@@ -319,7 +321,7 @@ describe('EndpointsReconciler', () => {
     // Once the cache shows our write, syncing resumes.
     const mine = written(h.writer.writes[0]);
     h.endpoints.upsert({ ...mine, metadata: { ...mine.metadata, resourceVersion: '8' } });
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     expect(h.writer.writes).to.have.length(2);
     expect(written(h.writer.writes[1]).metadata?.resourceVersion).to.equal('8');
   });
@@ -331,7 +333,7 @@ describe('EndpointsReconciler', () => {
       details: { causes: [{ type: 'NamespaceTerminating' }] },
     });
 
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
 
     expect(h.writer.writes.map((w) => w.verb)).to.deep.equal(['create']);
   });
@@ -341,7 +343,7 @@ describe('EndpointsReconciler', () => {
     const internal = new KubeApiError(500, 'internal error', { reason: 'InternalError' });
     h.writer.fail = internal;
 
-    expect(await rejection(h.reconciler.reconcile(REQUEST))).to.equal(internal);
+    expect(await rejection(h.reconciler.reconcile(REQUEST, SIGNAL))).to.equal(internal);
 
     // An update refused with a NamespaceTerminating cause is not a create: it is thrown too.
     const u = harness({
@@ -355,7 +357,50 @@ describe('EndpointsReconciler', () => {
     });
     u.writer.fail = terminating;
 
-    expect(await rejection(u.reconciler.reconcile(REQUEST))).to.equal(terminating);
+    expect(await rejection(u.reconciler.reconcile(REQUEST, SIGNAL))).to.equal(terminating);
     expect(u.writer.writes.map((w) => w.verb)).to.deep.equal(['update']);
+  });
+
+  it('an Endpoints deleted by hand is created again with the same subsets', async () => {
+    const h = harness({ services: [makeService()], pods: [makePod('p1', '10.0.0.1')] });
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
+    // The API server stores our create; a second pod then brings an update, stored too.
+    const created = written(h.writer.writes[0]);
+    h.endpoints.upsert({ ...created, metadata: { ...created.metadata, resourceVersion: '1' } });
+    h.pods.upsert(makePod('p2', '10.0.0.2'));
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
+    const updated = written(h.writer.writes[1]);
+    h.endpoints.upsert({ ...updated, metadata: { ...updated.metadata, resourceVersion: '2' } });
+    expect(h.writer.writes.map((w) => w.verb)).to.deep.equal(['create', 'update']);
+
+    // Someone deletes it; the informer drops it from the cache and the delete event enqueues it.
+    h.endpoints.delete('n/s');
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
+
+    // Created again: same labels and subsets, no resourceVersion, no trigger time (nothing changed
+    // since our last write, so there is none to report, as upstream).
+    expect(h.writer.writes.slice(2)).to.deep.equal([
+      {
+        verb: 'create',
+        namespace: 'n',
+        endpoints: {
+          apiVersion: 'v1',
+          kind: 'Endpoints',
+          metadata: { name: 's', namespace: 'n', labels: LABELS, annotations: {} },
+          subsets: TWO_PODS_SUBSETS,
+        },
+      },
+    ]);
+  });
+
+  it('an orphan Endpoints whose Service is gone is deleted', async () => {
+    // Found at start (the initial list enqueues every Endpoints): no Service s, only another one.
+    const other = makeService();
+    other.metadata = { ...other.metadata, name: 'other', uid: 'uid-other' };
+    const h = harness({ services: [other], endpoints: [endpoints('4', TWO_PODS_SUBSETS)] });
+
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
+
+    expect(h.writer.writes).to.deep.equal([{ verb: 'delete', namespace: 'n', name: 's' }]);
   });
 });

@@ -69,7 +69,7 @@ export class SliceWorld {
 
   /** One sync of Service n/<name>; returns the plan it issued. */
   sync(name = 's'): Promise<SyncPlan> {
-    return this.reconciler.sync({ namespace: NS, name });
+    return this.reconciler.sync({ namespace: NS, name }, new AbortController().signal);
   }
 
   /** Syncs until a sync issues no write (at most 5 rounds); returns the total writes. */

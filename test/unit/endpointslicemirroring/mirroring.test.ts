@@ -485,6 +485,50 @@ describe('planMirroring', () => {
   });
 });
 
+describe('planMirroring: address text, as kube-controller-manager mirrors it', () => {
+  // Upstream parses each Endpoints address (ParseIPSloppy) and mirrors it back with String(), in
+  // the slice of its family.
+  const cases: { name: string; address: string; type: 'IPv4' | 'IPv6'; want: string }[] = [
+    {
+      name: 'an upper-case IPv6 address is mirrored in lower case',
+      address: 'FD00:1::1',
+      type: 'IPv6',
+      want: 'fd00:1::1',
+    },
+    {
+      name: 'an IPv6 address with leading zeros in its groups is mirrored without them',
+      address: 'fd00:0001::0001',
+      type: 'IPv6',
+      want: 'fd00:1::1',
+    },
+    {
+      name: 'an IPv4-mapped IPv6 address is mirrored as the IPv4 address it maps, in an IPv4 slice',
+      address: '::ffff:10.0.0.1',
+      type: 'IPv4',
+      want: '10.0.0.1',
+    },
+    {
+      name: 'a plain IPv4 address is mirrored as it is',
+      address: '10.0.0.1',
+      type: 'IPv4',
+      want: '10.0.0.1',
+    },
+    {
+      name: 'an IPv4 address with leading zeros is read as decimal and mirrored without them',
+      address: '010.000.000.001',
+      type: 'IPv4',
+      want: '10.0.0.1',
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const result = planMirroring(makeEndpoints([{ addresses: ips(c.address), ports: HTTP }]), [], OPTS);
+      expect(result.plan).to.deep.equal({ ...empty(), creates: [mirrored(undefined, c.type, [ep(c.want)])] });
+      expect(result.events).to.deep.equal([]);
+    });
+  }
+});
+
 describe('repackSubsets', () => {
   it('merges subsets with the same ports and splits ports with different address sets', () => {
     expect(
@@ -607,28 +651,30 @@ function harness(objects: { endpoints?: V1Endpoints[]; services?: V1Service[]; s
 }
 
 const REQUEST = { namespace: 'n', name: 's' };
+/** Never aborted: these tests do not stop the work they start. */
+const SIGNAL = new AbortController().signal;
 
 describe('EndpointSliceMirroringReconciler', () => {
   it('creates the mirrored slice, then writes nothing on a second sync of the same state', async () => {
     const h = harness({ endpoints: [TWO_IPS], services: [makeService()] });
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     expect(h.writer.writes).to.deep.equal([{ verb: 'create', slice: TWO_IPS_SLICE }]);
     h.slices.upsert(stored(TWO_IPS_SLICE, 's-gen1'));
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     expect(h.writer.writes).to.have.length(1);
   });
 
   it('refuses to plan from a cache that misses its own create: waits for it, no retry used up', async () => {
     const h = harness({ endpoints: [TWO_IPS], services: [makeService()] });
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     let err: unknown;
     try {
-      await h.reconciler.sync(REQUEST);
+      await h.reconciler.sync(REQUEST, SIGNAL);
     } catch (e) {
       err = e;
     }
     expect(err).to.be.instanceOf(StaleCacheError);
-    expect(await h.reconciler.reconcile(REQUEST)).to.deep.equal({ requeueAfterMs: 1000 });
+    expect(await h.reconciler.reconcile(REQUEST, SIGNAL)).to.deep.equal({ requeueAfterMs: 1000 });
     expect(h.reconciler.tracker.isWaitingForCache('n/s')).to.equal(true);
     expect(h.writer.writes).to.have.length(1);
   });
@@ -636,13 +682,13 @@ describe('EndpointSliceMirroringReconciler', () => {
   it('does not delete again while the cache still shows the slices it deleted', async () => {
     const ours = stored(TWO_IPS_SLICE, 's-abcde');
     const h = harness({ services: [makeService()], slices: [ours] });
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     expect(h.writer.writes).to.deep.equal([{ verb: 'delete', namespace: 'n', name: 's-abcde' }]);
-    expect(await h.reconciler.reconcile(REQUEST)).to.deep.equal({ requeueAfterMs: 1000 });
+    expect(await h.reconciler.reconcile(REQUEST, SIGNAL)).to.deep.equal({ requeueAfterMs: 1000 });
     // The watch delivers the deletion: the cache drops it, the tracker expected it.
     h.slices.delete('n/s-abcde');
     expect(h.reconciler.tracker.handleDeletion(ours)).to.equal(true);
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     expect(h.writer.writes).to.have.length(1);
   });
 
@@ -667,7 +713,7 @@ describe('EndpointSliceMirroringReconciler', () => {
       theirs.metadata!.labels = { [SERVICE_NAME_LABEL]: 's', [MANAGED_BY_LABEL]: 'someone-else' };
       const h = harness({ ...objects, slices: [ours, theirs] });
       expect(h.reconciler.plan(REQUEST).plan).to.deep.equal({ ...empty(), deletes: [ours] });
-      await h.reconciler.reconcile(REQUEST);
+      await h.reconciler.reconcile(REQUEST, SIGNAL);
       expect(h.writer.writes).to.deep.equal([{ verb: 'delete', namespace: 'n', name: 's-abcde' }]);
     });
   }
@@ -678,7 +724,7 @@ describe('EndpointSliceMirroringReconciler', () => {
       endpoints: [endpoints],
       services: [makeService(), makeService({ x: 'y' }, '10.96.0.99', 'db')],
     });
-    await h.reconciler.reconcile(REQUEST);
+    await h.reconciler.reconcile(REQUEST, SIGNAL);
     expect(h.writer.writes).to.deep.equal([
       { verb: 'create', slice: mirrored(undefined, 'IPv4', [ep('10.0.0.1')]) },
     ]);
