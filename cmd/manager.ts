@@ -154,7 +154,15 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
     leaderElect,
     identity,
   });
-  const exit = await manager.run(stop.signal);
+  // Our timers are unref'd (realClock) and with both HTTP servers disabled a standby waiting
+  // between lease attempts holds no handle: keep the process alive until the manager returns.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let exit: Awaited<ReturnType<Manager['run']>>;
+  try {
+    exit = await manager.run(stop.signal);
+  } finally {
+    clearInterval(keepAlive);
+  }
   await servers.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);

@@ -35,6 +35,12 @@ export interface ControlPlaneCerts {
   caCertPem: string;
   adminCertPem: string;
   adminKeyPem: string;
+  /**
+   * A client certificate from the same CA for user `user` in `groups` (the API server reads the
+   * CN as the user name and each O as a group): a distinct identity, e.g. one per manager
+   * process, that the audit log tells apart.
+   */
+  issueClientCert(user: string, groups: readonly string[]): Promise<{ certPem: string; keyPem: string }>;
 }
 
 export interface CertOptions {
@@ -191,5 +197,18 @@ export async function createCerts(dir?: string, opts: CertOptions = {}): Promise
     await fs.writeFile(file, pem.endsWith('\n') ? pem : `${pem}\n`, { mode });
     await fs.chmod(file, mode);
   }
-  return { dir: target, files, caCertPem, adminCertPem: admin.certPem, adminKeyPem: admin.keyPem };
+  return {
+    dir: target,
+    files,
+    caCertPem,
+    adminCertPem: admin.certPem,
+    adminKeyPem: admin.keyPem,
+    issueClientCert: (user, groups) =>
+      leaf(
+        ca,
+        [`CN=${user}`, ...groups.map((g) => `O=${g}`)].join(', '),
+        x509.ExtendedKeyUsage.clientAuth,
+        [],
+      ),
+  };
 }

@@ -38,7 +38,33 @@ export interface ControlPlaneOptions {
   assets?: Assets;
   /** Stop on SIGINT/SIGTERM and exit (default true); false when the caller owns the signals. */
   handleSignals?: boolean;
+  /**
+   * Record every write request (create, update, patch, delete: user, verb, object, timestamps,
+   * response code) in kube-apiserver's audit log (`auditLogPath`, read with `auditEvents()`).
+   */
+  auditWrites?: boolean;
 }
+
+/** One line of kube-apiserver's audit log (audit.k8s.io/v1 Event), the fields we read. */
+export interface AuditEvent {
+  stage: string;
+  verb: string;
+  user: { username: string; groups?: string[] };
+  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+  stageTimestamp: string;
+}
+
+/** Audit policy: every write at Metadata level, once its response is complete; nothing else. */
+const WRITE_AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+`;
 
 export interface ControlPlane {
   /** Admin (system:masters) kubeconfig file, context 'envtest'. */
@@ -57,6 +83,16 @@ export interface ControlPlane {
   readonly etcdPid: number | undefined;
   /** Pid of the running kube-apiserver, undefined while it is stopped. */
   readonly apiServerPid: number | undefined;
+  /** The audit log file, with `auditWrites`; undefined without. */
+  readonly auditLogPath: string | undefined;
+  /** The audit log's events so far (complete lines), in the order they were logged. */
+  auditEvents(): AuditEvent[];
+  /**
+   * Writes a kubeconfig for a user of its own (a client certificate for `user` in `groups`,
+   * default `system:masters`) and returns its path: a distinct client identity, e.g. one per
+   * manager process, that the audit log and the API server's metrics tell apart.
+   */
+  userKubeconfig(user: string, groups?: readonly string[]): Promise<string>;
   /** Stops kube-apiserver then etcd (SIGTERM, SIGKILL after 10 s) and removes dir. Idempotent. */
   stop(): Promise<void>;
   /** Stops only kube-apiserver; etcd and its data stay. No-op when it is not running. */
@@ -377,7 +413,16 @@ function mergeArgs(defaults: string[], extra: string[]): string[] {
   return [...defaults.filter((a) => !overridden.has(flagName(a))), ...extra];
 }
 
-function writeKubeconfig(file: string, server: string, certs: ControlPlaneCerts): void {
+function writeKubeconfig(
+  file: string,
+  server: string,
+  certs: ControlPlaneCerts,
+  client: { certPem: string; keyPem: string; user: string } = {
+    certPem: certs.adminCertPem,
+    keyPem: certs.adminKeyPem,
+    user: 'envtest-admin',
+  },
+): void {
   const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
   // JSON is YAML: client-node, kubectl and client-go all read it.
   const config = {
@@ -386,16 +431,14 @@ function writeKubeconfig(file: string, server: string, certs: ControlPlaneCerts)
     clusters: [{ name: 'envtest', cluster: { server, 'certificate-authority-data': b64(certs.caCertPem) } }],
     users: [
       {
-        name: 'envtest-admin',
+        name: client.user,
         user: {
-          'client-certificate-data': b64(certs.adminCertPem),
-          'client-key-data': b64(certs.adminKeyPem),
+          'client-certificate-data': b64(client.certPem),
+          'client-key-data': b64(client.keyPem),
         },
       },
     ],
-    contexts: [
-      { name: 'envtest', context: { cluster: 'envtest', user: 'envtest-admin', namespace: 'default' } },
-    ],
+    contexts: [{ name: 'envtest', context: { cluster: 'envtest', user: client.user, namespace: 'default' } }],
     'current-context': 'envtest',
     preferences: {},
   };
@@ -418,6 +461,7 @@ class LocalControlPlane implements ControlPlane {
   private readonly echo: boolean;
   private readonly startTimeoutMs: number;
   private readonly extraApiServerArgs: string[];
+  readonly auditLogPath: string | undefined;
   private etcd: Proc | undefined;
   private apiServer: Proc | undefined;
   private apiServerPort = 0;
@@ -429,7 +473,10 @@ class LocalControlPlane implements ControlPlane {
   constructor(
     dir: string,
     certs: ControlPlaneCerts,
-    opts: Required<Omit<ControlPlaneOptions, 'log' | 'handleSignals'>> & { log: boolean },
+    opts: Required<Omit<ControlPlaneOptions, 'log' | 'handleSignals' | 'auditWrites'>> & {
+      log: boolean;
+      auditWrites: boolean;
+    },
   ) {
     this.dir = dir;
     this.certs = certs;
@@ -438,6 +485,26 @@ class LocalControlPlane implements ControlPlane {
     this.echo = opts.log;
     this.startTimeoutMs = opts.startTimeoutMs;
     this.extraApiServerArgs = opts.extraApiServerArgs;
+    this.auditLogPath = opts.auditWrites ? path.join(dir, 'audit.log') : undefined;
+    if (opts.auditWrites) fs.writeFileSync(path.join(dir, 'audit-policy.yaml'), WRITE_AUDIT_POLICY);
+  }
+
+  auditEvents(): AuditEvent[] {
+    if (!this.auditLogPath || !fs.existsSync(this.auditLogPath)) return [];
+    const text = fs.readFileSync(this.auditLogPath, 'utf8');
+    // The last line may be half written.
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    return complete
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as AuditEvent);
+  }
+
+  async userKubeconfig(user: string, groups: readonly string[] = ['system:masters']): Promise<string> {
+    const client = await this.certs.issueClientCert(user, groups);
+    const file = path.join(this.dir, `${user.replace(/[^a-zA-Z0-9_.-]/g, '_')}.kubeconfig`);
+    writeKubeconfig(file, this.apiServerUrl, this.certs, { ...client, user });
+    return file;
   }
 
   get etcdPid(): number | undefined {
@@ -515,6 +582,14 @@ class LocalControlPlane implements ControlPlane {
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
       `--cert-dir=${path.join(this.dir, 'apiserver-certs')}`,
+      ...(this.auditLogPath
+        ? [
+            `--audit-policy-file=${path.join(this.dir, 'audit-policy.yaml')}`,
+            `--audit-log-path=${this.auditLogPath}`,
+            '--audit-log-format=json',
+            '--audit-log-mode=blocking',
+          ]
+        : []),
     ];
     return mergeArgs(defaults, this.extraApiServerArgs);
   }
@@ -661,6 +736,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       log: opts.log ?? process.env.SCM_ENVTEST_LOG === '1',
       startTimeoutMs: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       assets,
+      auditWrites: opts.auditWrites ?? false,
     });
     registerPlane(plane, opts.handleSignals ?? true);
     await plane.startEtcd();

@@ -6,4 +6,4 @@ export type { Assets, PinnedVersions } from './assets.ts';
 export { createCerts, firstServiceIps } from './certs.ts';
 export type { CertFiles, CertOptions, ControlPlaneCerts } from './certs.ts';
 export { startControlPlane, freePorts } from './controlplane.ts';
-export type { ControlPlane, ControlPlaneOptions, ExtraApiServer } from './controlplane.ts';
+export type { AuditEvent, ControlPlane, ControlPlaneOptions, ExtraApiServer } from './controlplane.ts';

@@ -8,8 +8,6 @@ import { core, createPod, createRunningPod, createService, inParallel, podIp } f
 import { startManager, type RunningManager } from './helpers/manager.ts';
 import { waitFor } from './helpers/wait.ts';
 
-const CONTROLLER = 'endpoint';
-
 describe('Endpoints controller against a real API server', function () {
   this.timeout(180_000);
   let cp: ControlPlane;
@@ -193,7 +191,7 @@ describe('Endpoints controller against a real API server', function () {
     await createRunningPod(cp.kubeConfig, ns, 'p1', { ip: '10.200.0.30', ready: true });
     await waitEndpoints('has the pod', (e) => (e.subsets?.[0]?.addresses ?? []).length === 1);
     await waitEndpoints('exists', () => true, 's2');
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     const before = await writes();
     const api = core(cp.kubeConfig);
     const patch = (body: object[]) =>
@@ -211,7 +209,7 @@ describe('Endpoints controller against a real API server', function () {
       { labels: { app: 'b' } },
     );
     await waitEndpoints('has the barrier pod', (e) => (e.subsets?.[0]?.addresses ?? []).length === 1, 's2');
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     expect((await writes()) - before, 'Endpoints writes: only s2 for the barrier pod').to.equal(1);
   });
 
@@ -226,7 +224,7 @@ describe('Endpoints controller against a real API server', function () {
     // Barrier: a selector Service in the same namespace syncs after the selector-less one was seen.
     await createService(cp.kubeConfig, ns, 'barrier');
     await waitEndpoints('exists', () => true, 'barrier');
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     const kept = await readEndpoints('s');
     expect(kept!.metadata!.labels).to.deep.equal({ owner: 'me' });
     expect(kept!.subsets).to.deep.equal(user.subsets);

@@ -169,7 +169,7 @@ describe('EndpointSlice controller against a real API server', function () {
     await runningPods(0, 250);
     const svc = await createService(cp.kubeConfig, ns, 's');
     const first = await waitSlices('100/100/50', (s) => sizes(s).sort().join() === '100,100,50');
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     const before = await writes();
     await core(cp.kubeConfig).replaceNamespacedService({
       name: 's',
@@ -180,7 +180,7 @@ describe('EndpointSlice controller against a real API server', function () {
       'on port 9090',
       (s) => s.length === 3 && s.every((x) => x.ports?.[0]?.port === 9090),
     );
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     expect(await since(before)).to.deep.equal({ create: 0, update: 3, delete: 0 });
     expect(after.map((s) => s.metadata!.name)).to.deep.equal(first.map((s) => s.metadata!.name));
     expect(sizes(after).sort()).to.deep.equal(['100', '100', '50'].map(Number).sort());
@@ -190,11 +190,11 @@ describe('EndpointSlice controller against a real API server', function () {
     await createService(cp.kubeConfig, ns, 's');
     await createRunningPod(cp.kubeConfig, ns, 'p1', { ip: '10.200.0.7', ready: true, nodeName: 'node-a' });
     const [slice] = await waitSlices('has the pod', (s) => sizes(s)[0] === 1);
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     const before = await writes();
     await core(cp.kubeConfig).deleteNamespacedPod({ name: 'p1', namespace: ns, gracePeriodSeconds: 0 });
     const [placeholder] = await waitSlices('placeholder', (s) => s.length === 1 && sizes(s)[0] === 0);
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     expect(placeholder.metadata!.name).to.equal(slice.metadata!.name);
     expect(placeholder.ports ?? []).to.deep.equal([]);
     // A bound pod deleted with grace 0 still passes through terminating (deletionTimestamp set) for
@@ -309,7 +309,7 @@ describe('EndpointSlice controller against a real API server', function () {
     let before = await writes();
     await runningPods(0, 1000);
     let slices = await waitSlices('1000 endpoints', (s) => check(s, 1000));
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     phases['0 -> 1000'] = { ...(await since(before)), slices: slices.length };
 
     before = await writes();
@@ -319,13 +319,13 @@ describe('EndpointSlice controller against a real API server', function () {
       (i) => core(cp.kubeConfig).deleteNamespacedPod({ name: `p${i}`, namespace: ns, gracePeriodSeconds: 0 }),
     );
     slices = await waitSlices('10 endpoints', (s) => check(s, 10));
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     phases['1000 -> 10'] = { ...(await since(before)), slices: slices.length };
 
     before = await writes();
     await runningPods(10, 1000);
     slices = await waitSlices('1000 endpoints again', (s) => check(s, 1000));
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     phases['10 -> 1000'] = { ...(await since(before)), slices: slices.length };
     const expected = new Set(Array.from({ length: 1000 }, (_, i) => podIp(i + 1)));
     expect(

@@ -275,7 +275,7 @@ describe('EndpointSlice mirroring controller against a real API server', functio
     });
     const [fixed] = await waitSlices('corrected', (s) => s.length === 1 && ipsOf(s[0])[0] === '10.200.0.80');
     expect(ipsOf(fixed)).to.deep.equal(['10.200.0.80']);
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     const kept = await discovery().readNamespacedEndpointSlice({ name: 's-foreign', namespace: ns });
     expect(kept.metadata!.resourceVersion).to.equal(foreign.metadata!.resourceVersion);
   });
@@ -284,7 +284,7 @@ describe('EndpointSlice mirroring controller against a real API server', functio
     await selectorless();
     await createEndpoints('s', [{ addresses: [{ ip: '10.200.0.90' }, { ip: '10.200.0.91' }], ports: HTTP }]);
     const [slice] = await waitSlices('one slice', (s) => s.length === 1);
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     const before = await sliceWrites();
     const syncs = (): Promise<number> =>
       mgr.metric('controller_runtime_reconcile_total', { controller: CONTROLLER, result: 'success' });
@@ -307,7 +307,7 @@ describe('EndpointSlice mirroring controller against a real API server', functio
     await selectorless('barrier');
     await createEndpoints('barrier', [{ addresses: [{ ip: '10.200.0.92' }], ports: HTTP }]);
     await waitSlices('barrier mirrored', (s) => s.length === 1, 'barrier');
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     expect((await sliceWrites()) - before, 'EndpointSlice writes: only the barrier create').to.equal(1);
     expect(
       (await syncs()) - syncsBefore,
@@ -329,7 +329,7 @@ describe('EndpointSlice mirroring controller against a real API server', functio
     await core(cp.kubeConfig).deleteNamespacedEndpoints({ name: 'gone', namespace: ns });
     mgr = await startManager(cp, [`--controllers=${CONTROLLER}`]);
     await waitSlices('the orphan deleted', (s) => s.length === 0, 'gone');
-    await mgr.waitIdle(CONTROLLER);
+    await mgr.waitIdle();
     // The fresh manager's counters start at zero: the only write is the orphan's delete.
     expect(
       await mgr.metric('service_controller_manager_api_writes_total', { resource: 'endpointslices' }),

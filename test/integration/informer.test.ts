@@ -12,6 +12,8 @@ import {
   type ExtraApiServer,
 } from '../../shared/localcontrolplane/index.ts';
 import { createNamespace } from './helpers/namespaces.ts';
+import { apiServerMetrics } from './helpers/apiserver.ts';
+import { startCutProxy } from './helpers/cutproxy.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const configMaps: ResourceType<V1ConfigMap> = {
@@ -134,5 +136,164 @@ describe('SharedInformer against a real API server', function () {
     );
     expect(events.filter((e) => e.includes(' c@') || e.endsWith(' c'))).to.deep.equal([]);
     expect(informer.hasSynced()).to.equal(true);
+  });
+
+  it('a watch the API server closes (its timeout) resumes with no list request and no missed or repeated event', async function () {
+    if (!cp) throw new Error('the control plane did not start');
+    const plane = cp;
+    const api = plane.kubeConfig.makeApiClient(CoreV1Api);
+    const namespace = await createNamespace(plane.kubeConfig, 'rewatch');
+    const metrics = apiServerMetrics(plane);
+    const informer = new SharedInformer<V1ConfigMap>({
+      resource: configMaps,
+      client: new KubeClient(plane.kubeConfig, { qps: 50, burst: 100, userAgent: 'rewatch-test' }),
+      clock: realClock,
+      log: nopLogger,
+      // The API server ends each watch after 1-2 s: several closes while the changes below happen.
+      opts: { minWatchTimeoutSeconds: 1 },
+    });
+    const events: string[] = [];
+    const ours = (o: V1ConfigMap): boolean => o.metadata?.namespace === namespace;
+    informer.addEventHandler({
+      add: (o) => ours(o) && events.push(`add ${o.metadata!.name} ${o.data?.v}`),
+      update: (_o, n) => ours(n) && events.push(`update ${n.metadata!.name} ${n.data?.v}`),
+      delete: (o) => ours(o) && events.push(`delete ${o.metadata!.name}`),
+    });
+    const stop = new AbortController();
+    const done = informer.run(stop.signal);
+    try {
+      await waitFor('the informer to sync', () => informer.hasSynced());
+      const listsBefore = await metrics.sum('apiserver_request_total', {
+        verb: 'LIST',
+        resource: 'configmaps',
+      });
+      const watchesBefore = informer.requests.watches;
+
+      // Changes spread over about 6 s: each in its own watch or at a watch's end.
+      const want: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const name = `cm-${i % 4}`;
+        if (i < 4) {
+          await api.createNamespacedConfigMap({
+            namespace,
+            body: { metadata: { name }, data: { v: `${i}` } },
+          });
+          want.push(`add ${name} ${i}`);
+        } else if (i < 8) {
+          // No resourceVersion: an unconditional update.
+          await api.replaceNamespacedConfigMap({
+            name,
+            namespace,
+            body: { metadata: { name }, data: { v: `${i}` } },
+          });
+          want.push(`update ${name} ${i}`);
+        } else {
+          await api.deleteNamespacedConfigMap({ name, namespace });
+          want.push(`delete ${name}`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await waitFor('every change to arrive', () => events.length >= want.length, { timeoutMs: 30_000 });
+      // Past the last change, one more close and re-watch: nothing more may arrive.
+      const watchesAtEnd = informer.requests.watches;
+      await waitFor('one more re-watch', () => informer.requests.watches >= watchesAtEnd + 1, {
+        timeoutMs: 10_000,
+      });
+
+      expect(events).to.deep.equal(want);
+      expect(
+        informer.requests.watches - watchesBefore,
+        'the server closed the watch several times',
+      ).to.be.at.least(3);
+      const listsAfter = await metrics.sum('apiserver_request_total', {
+        verb: 'LIST',
+        resource: 'configmaps',
+      });
+      expect(listsAfter - listsBefore, 'LIST requests for configmaps while re-watching').to.equal(0);
+      expect(
+        informer.requests.lists,
+        'kube-apiserver v1.36 serves streaming lists: no paged list at all',
+      ).to.equal(0);
+      expect(informer.requests.streamingLists).to.equal(1);
+    } finally {
+      stop.abort();
+      await done;
+      await metrics.close();
+    }
+  });
+
+  it('a watch stream cut by the network resumes from the last resourceVersion: no list request, no missed or repeated event', async function () {
+    if (!cp) throw new Error('the control plane did not start');
+    const plane = cp;
+    const api = plane.kubeConfig.makeApiClient(CoreV1Api);
+    const namespace = await createNamespace(plane.kubeConfig, 'cut');
+    const metrics = apiServerMetrics(plane);
+    const proxy = await startCutProxy(plane.apiServerUrl);
+    const informer = new SharedInformer<V1ConfigMap>({
+      resource: configMaps,
+      client: new KubeClient(proxy.kubeConfigThrough(plane.kubeConfig), {
+        qps: 50,
+        burst: 100,
+        userAgent: 'cut-test',
+      }),
+      clock: realClock,
+      log: nopLogger,
+    });
+    const events: string[] = [];
+    const ours = (o: V1ConfigMap): boolean => o.metadata?.namespace === namespace;
+    informer.addEventHandler({
+      add: (o) => ours(o) && events.push(`add ${o.metadata!.name} ${o.data?.v}`),
+      update: (_o, n) => ours(n) && events.push(`update ${n.metadata!.name} ${n.data?.v}`),
+      delete: (o) => ours(o) && events.push(`delete ${o.metadata!.name}`),
+    });
+    const stop = new AbortController();
+    const done = informer.run(stop.signal);
+    try {
+      await waitFor('the informer to sync', () => informer.hasSynced());
+      const listsBefore = await metrics.sum('apiserver_request_total', {
+        verb: 'LIST',
+        resource: 'configmaps',
+      });
+      const want: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const name = `cm-${i % 4}`;
+        if (i < 4) {
+          await api.createNamespacedConfigMap({
+            namespace,
+            body: { metadata: { name }, data: { v: `${i}` } },
+          });
+          want.push(`add ${name} ${i}`);
+        } else if (i < 8) {
+          await api.replaceNamespacedConfigMap({
+            name,
+            namespace,
+            body: { metadata: { name }, data: { v: `${i}` } },
+          });
+          want.push(`update ${name} ${i}`);
+        } else {
+          await api.deleteNamespacedConfigMap({ name, namespace });
+          want.push(`delete ${name}`);
+        }
+        // Every other change happens while the informer's connection is down.
+        if (i % 2 === 0) expect(proxy.cutAll(), 'a connection to cut').to.be.at.least(1);
+        await waitFor(`change ${i} to arrive`, () => events.length === want.length, { timeoutMs: 30_000 });
+      }
+      expect(events).to.deep.equal(want);
+      expect(proxy.cuts).to.be.at.least(6);
+      const listsAfter = await metrics.sum('apiserver_request_total', {
+        verb: 'LIST',
+        resource: 'configmaps',
+      });
+      expect(listsAfter - listsBefore, 'LIST requests for configmaps after 6 cuts').to.equal(0);
+      expect(
+        informer.requests.lists + informer.requests.streamingLists,
+        'one initial list, no re-list',
+      ).to.equal(1);
+    } finally {
+      stop.abort();
+      await done;
+      await proxy.close();
+      await metrics.close();
+    }
   });
 });

@@ -11,8 +11,11 @@ export interface RunningManager {
   healthUrl: string;
   /** Sum of the samples of `name` whose labels include every given label. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
-  /** Waits until the named controller has nothing queued and nothing in flight. */
-  waitIdle(controller: string): Promise<void>;
+  /**
+   * Waits until no controller has a key queued, waiting out a delay (backoff, requeue, batch
+   * period) or being reconciled, all read from one scrape (one instant of the manager).
+   */
+  waitIdle(): Promise<void>;
   /** Graceful stop; resolves with main's exit code. */
   stop(): Promise<number>;
 }
@@ -24,20 +27,28 @@ function parseLabels(text: string | undefined): Record<string, string> {
   return out;
 }
 
+/** Every sample of `name` in one scrape of `url`, with its labels. */
+export async function scrapeSamples(
+  url: string,
+  name: string,
+): Promise<{ labels: Record<string, string>; value: number }[]> {
+  const text = await (await fetch(url)).text();
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m && m[1] === name) out.push({ labels: parseLabels(m[2]), value: Number(m[3]) });
+  }
+  return out;
+}
+
 export async function scrape(
   url: string,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const text = await (await fetch(url)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const l = parseLabels(m[2]);
-    if (Object.entries(labels).every(([k, v]) => l[k] === v)) sum += Number(m[3]);
-  }
-  return sum;
+  return (await scrapeSamples(url, name))
+    .filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v))
+    .reduce((sum, x) => sum + x.value, 0);
 }
 
 export async function startManager(cp: ControlPlane, extraArgs: string[] = []): Promise<RunningManager> {
@@ -74,11 +85,11 @@ export async function startManager(cp: ControlPlane, extraArgs: string[] = []): 
     metricsUrl,
     healthUrl,
     metric,
-    waitIdle: async (controller) => {
-      await waitFor(`controller ${controller} to be idle`, async () => {
-        const depth = await metric('workqueue_depth', { name: controller });
-        const active = await metric('controller_runtime_active_workers', { controller });
-        return depth === 0 && active === 0;
+    waitIdle: async () => {
+      await waitFor('every controller to be idle', async () => {
+        const samples = await scrapeSamples(metricsUrl, 'service_controller_manager_unfinished_keys');
+        // Every controller reports, so an empty scrape is not idle.
+        return samples.length > 0 && samples.every((x) => x.value === 0);
       });
     },
     stop: async () => {
