@@ -12,6 +12,20 @@ export type Counts = Record<string, number>;
 
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
 const CONTROLLER_RESOURCES = new Set(['endpoints', 'endpointslices', 'events']);
+/** What the controllers list and watch (the workload only writes). */
+const WATCHED_RESOURCES = new Set(['pods', 'services', 'endpoints', 'endpointslices', 'nodes']);
+
+/** The API server's read side, summed over the kinds the controllers watch. */
+export interface Reads {
+  /** LIST requests (paged lists; a streaming list is a WATCH). */
+  lists: number;
+  /** Response bytes of those LIST requests. */
+  listBytes: number;
+  /** WATCH requests, streaming lists included. */
+  watches: number;
+  /** Bytes of the watch events sent (initial events of streaming lists included). */
+  watchEventBytes: number;
+}
 
 export class ApiMeter {
   private readonly agent: Agent;
@@ -45,6 +59,27 @@ export class ApiMeter {
       }
     }
     return counts;
+  }
+
+  /** LIST and WATCH requests and the bytes they carried, for the kinds the controllers watch. */
+  async reads(): Promise<Reads> {
+    const text = await (await fetch(this.url, { dispatcher: this.agent })).text();
+    const r: Reads = { lists: 0, listBytes: 0, watches: 0, watchEventBytes: 0 };
+    const value = (line: string): number => Number(line.slice(line.lastIndexOf(' ') + 1));
+    for (const line of text.split('\n')) {
+      const resource = /resource="([\w.]+)"/.exec(line)?.[1] ?? '';
+      if (!WATCHED_RESOURCES.has(resource)) continue;
+      const verb = /verb="(\w+)"/.exec(line)?.[1];
+      if (line.startsWith('apiserver_request_total{')) {
+        if (verb === 'LIST') r.lists += value(line);
+        if (verb === 'WATCH') r.watches += value(line);
+      } else if (line.startsWith('apiserver_response_sizes_sum{') && verb === 'LIST') {
+        r.listBytes += value(line);
+      } else if (line.startsWith('apiserver_watch_events_sizes_sum{')) {
+        r.watchEventBytes += value(line);
+      }
+    }
+    return r;
   }
 
   async close(): Promise<void> {

@@ -51,15 +51,29 @@ function sharedFlags(s: Settings): string[] {
   ];
 }
 
+/**
+ * Where ours runs from: this checkout's dist/ (or sources with BENCH_FROM_SOURCE=1), or, with
+ * BENCH_OURS_DIR=<another checkout>, that checkout's cmd/manager.ts (an earlier commit, to
+ * measure a change before and after).
+ */
+function oursEntry(): string {
+  const other = process.env.BENCH_OURS_DIR;
+  if (other) return join(other, 'cmd/manager.ts');
+  return join(ROOT, process.env.BENCH_FROM_SOURCE ? 'cmd/manager.ts' : 'dist/cmd/manager.js');
+}
+
 export async function startManager(
   kind: ManagerKind,
   cp: ControlPlane,
   s: Settings,
   extraNodeArgs: string[] = [],
   logPath?: string,
+  /** Its kubeconfig; default the control plane's admin kubeconfig. */
+  kubeconfigPath: string = cp.kubeconfigPath,
 ): Promise<RunningManager> {
   let child: ChildProcess;
-  // stdout to a file when asked (e.g. `--node-args=--trace-gc`); stderr is always kept for errors.
+  // stdout and stderr (our JSON log) to a file when asked (e.g. `--node-args=--trace-gc`);
+  // otherwise stderr's tail is kept for errors.
   const logFd = logPath === undefined ? undefined : openSync(logPath, 'a');
   const stdout = logFd ?? 'ignore';
   let metricsUrl: string | undefined;
@@ -71,19 +85,19 @@ export async function startManager(
       process.execPath,
       [
         ...extraNodeArgs,
-        join(ROOT, process.env.BENCH_FROM_SOURCE ? 'cmd/manager.ts' : 'dist/cmd/manager.js'),
-        `--kubeconfig=${cp.kubeconfigPath}`,
+        oursEntry(),
+        `--kubeconfig=${kubeconfigPath}`,
         `--metrics-bind-address=127.0.0.1:${port}`,
         '--health-probe-bind-address=0',
         '--log-format=json',
         ...sharedFlags(s),
       ],
-      { stdio: ['ignore', stdout, 'pipe'] },
+      { stdio: ['ignore', stdout, logFd ?? 'pipe'] },
     );
   } else {
     const bin = join(findAssets().dir, 'kube-controller-manager');
-    child = spawn(bin, [`--kubeconfig=${cp.kubeconfigPath}`, '--secure-port=0', '--v=0', ...sharedFlags(s)], {
-      stdio: ['ignore', stdout, 'pipe'],
+    child = spawn(bin, [`--kubeconfig=${kubeconfigPath}`, '--secure-port=0', '--v=0', ...sharedFlags(s)], {
+      stdio: ['ignore', stdout, logFd ?? 'pipe'],
     });
   }
   child.stderr?.on('data', (d: Buffer) => {

@@ -127,6 +127,30 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
     }
     lines.push('');
   }
+  const read = run.results.filter((r) => r.reads !== undefined);
+  if (read.length > 0) {
+    lines.push('## Reads: lists and watches', '');
+    lines.push(
+      'What each controller-manager asked the API server for during the scenario, from its ' +
+        '`apiserver_request_total` (LIST and WATCH of pods, services, endpoints, endpointslices, nodes), ' +
+        '`apiserver_response_sizes` (bytes of those LISTs) and `apiserver_watch_events_sizes` (bytes of watch ' +
+        "events, a streaming list's initial events included). In scenarios that cut connections the manager " +
+        'talks to the API server through a proxy that resets every connection at once, every few seconds.',
+      '',
+    );
+    lines.push(
+      '| scenario | controller-manager | connections cut | LIST requests | MiB listed | WATCH requests | watch event MiB |',
+    );
+    lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of read) {
+      const x = r.reads!;
+      lines.push(
+        `| ${r.scenario} | ${r.manager} | ${r.connectionsCut ?? '—'} | ${x.lists} | ${fmt(x.listBytes / MiB, 1)} | ` +
+          `${x.watches} | ${fmt(x.watchEventBytes / MiB, 1)} |`,
+      );
+    }
+    lines.push('');
+  }
   lines.push('## How the figures are taken', '');
   lines.push(
     "- **Converge**: from the workload's last write until the watch event after which our comparator " +

@@ -3,7 +3,7 @@
  * plane, same QPS/burst, workers and batch periods; the scenarios of scenarios.ts; figures from the
  * API server's metrics and /proc; results to bench-results/<time>.json and docs/BENCHMARKS.md.
  *
- * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4 --scale=1
+ * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4,S5 --scale=1
  *        --managers=ours,kube-controller-manager --no-doc --cpu-prof (ours writes a .cpuprofile)
  *        --logs (managers' stdout to bench-results/logs-<start>/)
  *        --node-args="--max-old-space-size=256" (extra V8 flags for ours, after OURS_NODE_FLAGS)
@@ -12,9 +12,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { startControlPlane } from '../shared/localcontrolplane/index.ts';
-import { findAssets, pinnedVersions } from '../shared/localcontrolplane/index.ts';
-import { ApiMeter, diff, totalWrites, type Counts } from './apimeter.ts';
+import { findAssets, pinnedVersions, startControlPlane } from '../shared/localcontrolplane/index.ts';
+import { startCutProxy, type CutProxy } from '../test/integration/helpers/cutproxy.ts';
+import { ApiMeter, diff, totalWrites, type Counts, type Reads } from './apimeter.ts';
 import { ConvergenceWatch, type Comparison } from './compare.ts';
 import { measureFloor, type FloorCalibration } from './floor.ts';
 import { OURS_NODE_FLAGS, ProcSampler, startManager, type ManagerKind, type Settings } from './processes.ts';
@@ -37,6 +37,10 @@ export interface ScenarioResult {
   eventLoopLagP99Seconds?: number;
   /** Scenarios with `timesReadiness`: each status write until both objects showed it. */
   readinessLatency?: LatencySummary;
+  /** LIST / WATCH requests and bytes during the scenario (API server meter; absent in older runs). */
+  reads?: Reads;
+  /** Scenarios with `cutConnectionsEveryMs`: connections the proxy cut. */
+  connectionsCut?: number;
   comparison: Comparison;
 }
 
@@ -80,13 +84,21 @@ async function runSession(
   const results: ScenarioResult[] = [];
   let manager: Awaited<ReturnType<typeof startManager>> | undefined;
   let watch: ConvergenceWatch | undefined;
+  let proxy: CutProxy | undefined;
   try {
+    // The manager reaches the API server through a proxy when a scenario cuts its connections.
+    let kubeconfig = cp.kubeconfigPath;
+    if (scenarios.some((s) => s.cutConnectionsEveryMs !== undefined)) {
+      proxy = await startCutProxy(cp.apiServerUrl);
+      kubeconfig = join(cp.dir, 'through-proxy.kubeconfig');
+      writeFileSync(kubeconfig, proxy.kubeConfigThrough(cp.kubeConfig).exportConfig(), { mode: 0o600 });
+    }
     watch = await ConvergenceWatch.start(cp.kubeConfig);
     const w = new WorkloadWriter(cp.kubeConfig);
     await w.namespace();
     const logPath =
       logDir === undefined ? undefined : join(logDir, `${kind}-${scenarios.map((x) => x.id).join('')}.log`);
-    manager = await startManager(kind, cp, settings, kind === 'ours' ? nodeArgs : [], logPath);
+    manager = await startManager(kind, cp, settings, kind === 'ours' ? nodeArgs : [], logPath, kubeconfig);
     // Ready when a probe Service gets its Endpoints: caches synced, controllers running.
     const probe = new Model();
     await w.services(probe, ['probe']);
@@ -99,6 +111,12 @@ async function runSession(
     for (const scenario of scenarios) {
       process.stderr.write(`[bench] ${kind} ${scenario.id}: ${scenario.title}\n`);
       const before = await meter.read();
+      const readsBefore = await meter.reads();
+      const cutsBefore = proxy?.cuts ?? 0;
+      const cutter =
+        scenario.cutConnectionsEveryMs !== undefined && proxy
+          ? setInterval(() => proxy?.cutAll(), scenario.cutConnectionsEveryMs)
+          : undefined;
       const sampler = new ProcSampler(manager.pid);
       let maxLag = 0;
       const metricsUrl = manager.metricsUrl;
@@ -113,6 +131,7 @@ async function runSession(
             readiness.push(comparator.expectReadiness(pod.service, pod.ip, pod.ready, issuedAt))
         : undefined;
       await scenario.run(w, model, scale);
+      clearInterval(cutter);
       w.onStatusWrite = undefined;
       const lastWrite = w.lastWriteAt;
       const converged = await watch.until(model, 600_000);
@@ -122,6 +141,13 @@ async function runSession(
       maxLag = Math.max(maxLag, (await lagP99(metricsUrl)) ?? 0);
       const stats = sampler.stop();
       const writes = diff(await meter.read(), before);
+      const readsAfter = await meter.reads();
+      const reads: Reads = {
+        lists: readsAfter.lists - readsBefore.lists,
+        listBytes: readsAfter.listBytes - readsBefore.listBytes,
+        watches: readsAfter.watches - readsBefore.watches,
+        watchEventBytes: readsAfter.watchEventBytes - readsBefore.watchEventBytes,
+      };
       const result: ScenarioResult = {
         scenario: scenario.id,
         title: scenario.title,
@@ -134,6 +160,10 @@ async function runSession(
         cpuSeconds: stats.cpuSeconds,
         ...(kind === 'ours' ? { eventLoopLagP99Seconds: maxLag } : {}),
         ...(scenario.timesReadiness ? { readinessLatency: summarize(readinessLatencies) } : {}),
+        reads,
+        ...(proxy && scenario.cutConnectionsEveryMs !== undefined
+          ? { connectionsCut: proxy.cuts - cutsBefore }
+          : {}),
         comparison: converged.comparison,
       };
       process.stderr.write(
@@ -145,12 +175,15 @@ async function runSession(
             ? `, readiness p50 ${(result.readinessLatency.p50Seconds * 1000).toFixed(1)} ms ` +
               `p99 ${(result.readinessLatency.p99Seconds * 1000).toFixed(1)} ms`
             : '') +
+          `, ${reads.lists} LISTs (${(reads.listBytes / 2 ** 20).toFixed(1)} MiB), ${reads.watches} WATCHes` +
+          (result.connectionsCut !== undefined ? `, ${result.connectionsCut} connections cut` : '') +
           '\n',
       );
       results.push(result);
     }
   } finally {
     await manager?.stop();
+    await proxy?.close();
     await watch?.stop();
     await meter.close();
     await cp.stop();
@@ -172,7 +205,7 @@ async function main(): Promise<void> {
     batchPeriod: flag('batch-period', '0s'),
   };
   const scale = Number(flag('scale', '1'));
-  const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4').split(','));
+  const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4,S5').split(','));
   const managers = flag('managers', 'ours,kube-controller-manager').split(',') as ManagerKind[];
   const nodeArgs = [
     ...OURS_NODE_FLAGS,
@@ -191,7 +224,7 @@ async function main(): Promise<void> {
   }
 
   const results: ScenarioResult[] = [];
-  for (const session of ['A', 'B'] as const) {
+  for (const session of ['A', 'B', 'C'] as const) {
     const scenarios = SCENARIOS.filter((s) => s.session === session && wanted.has(s.id));
     if (scenarios.length === 0) continue;
     for (const kind of managers)

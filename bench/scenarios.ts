@@ -10,7 +10,12 @@ export interface Scenario {
   id: string;
   title: string;
   /** Scenarios of one session run in order on one control plane and controller-manager. */
-  session: 'A' | 'B';
+  session: 'A' | 'B' | 'C';
+  /**
+   * The controller-manager talks to the API server through a proxy that cuts every connection
+   * this often while the scenario runs (a load balancer's idle cut, a network blip).
+   */
+  cutConnectionsEveryMs?: number;
   /**
    * Time each pod status write until Endpoints and slices show it (p50/p99): for scenarios whose
    * one "last write" is too small a sample, as S4's flips.
@@ -96,4 +101,32 @@ export const S4: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [S1, S3, S2, S4];
+export const S5: Scenario = {
+  id: 'S5',
+  title:
+    'watch disconnects: 200 Services x 5 pods, 300 Ready flips over 60 s, every connection cut every 10 s',
+  session: 'C',
+  cutConnectionsEveryMs: 10_000,
+  async run(w, model, scale) {
+    await w.nodes(model, NODES);
+    const names = Array.from({ length: Math.round(200 * scale) }, (_, i) => `svc-${i}`);
+    await w.services(model, names);
+    await w.pods(
+      model,
+      names.flatMap((svc) => newPods(model, svc, 5, svc)),
+    );
+    const random = prng(5);
+    const pods = [...model.pods.values()];
+    const started = Date.now();
+    const flips = Math.round(300 * scale);
+    for (let i = 0; i < flips; i++) {
+      const wait = started + (i * 60_000) / flips - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const pod = pods[Math.floor(random() * pods.length)];
+      pod.ready = !pod.ready;
+      await w.status(pod);
+    }
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [S1, S3, S2, S4, S5];

@@ -349,7 +349,7 @@ async function waitUntil(
   timeoutMs: number,
   check: () => Promise<{ ok: boolean; detail: string }>,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   let last: string;
   for (;;) {
     if (proc.exit) {
@@ -366,7 +366,7 @@ async function waitUntil(
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       throw new StartError(
         `${proc.name} not ${what} after ${timeoutMs} ms (last check: ${last}); last lines of its output:\n${proc.logTail()}`,
         false,
