@@ -9,6 +9,13 @@
  * plugins, impersonation) are still applied per request by client-node, so rotated tokens work;
  * rotated client certificates (files re-read, exec plugins) give a new pool, and the old one is
  * closed once its requests (watches included) finish.
+ *
+ * HTTP/1.1 only. undici 8 negotiates HTTP/2 by default, so every request and watch shared one
+ * connection; when it was reset (a load balancer's cut, a network blip), the watches renewed at
+ * once after the reset were sometimes dispatched onto the dead session and hung until undici's
+ * PING check closed it two minutes later: in 2 of 4 runs of `make bench` S5 the manager went deaf
+ * for that long (docs/PERFORMANCE.md section 7). Over HTTP/1.1 each watch has its own connection
+ * and a reset fails only the requests on it, at once.
  */
 import type { RequestOptions } from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
@@ -37,6 +44,12 @@ function tlsMaterialOf(opts: RequestOptions, kubeConfig: KubeConfig): TlsMateria
     opts.servername,
   ];
 }
+
+/** Dispatches every request as HTTP/1.1 (undici's Agent keeps a separate HTTP/1.1-only pool). */
+const http1Only =
+  (dispatch: Dispatcher['dispatch']): Dispatcher['dispatch'] =>
+  (opts, handler) =>
+    dispatch({ ...opts, allowH2: false } as Dispatcher.DispatchOptions, handler);
 
 export class SharedConnectionAuth implements SecurityAuthentication {
   private readonly kubeConfig: KubeConfig;
@@ -75,7 +88,7 @@ export class SharedConnectionAuth implements SecurityAuthentication {
       return this.pool.dispatcher;
     }
     const previous = this.pool?.dispatcher;
-    this.pool = { material, dispatcher: probe.getDispatcher() };
+    this.pool = { material, dispatcher: probe.getDispatcher()?.compose(http1Only) };
     this.poolsCreated++;
     // Resolves when its in-flight requests end; new requests already use the new pool.
     void previous?.close().catch(() => undefined);
