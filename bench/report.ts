@@ -131,8 +131,10 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
   if (read.length > 0) {
     lines.push('## Reads: lists and watches', '');
     lines.push(
-      'What each controller-manager asked the API server for during the scenario, from its ' +
-        '`apiserver_request_total` (LIST and WATCH of pods, services, endpoints, endpointslices, nodes), ' +
+      'LIST and WATCH requests the API server served during the scenario, to every client (so the ' +
+        "comparator's and the workload's own too, the same for both controller-managers), from its " +
+        '`apiserver_request_total` (LIST and WATCH of pods, services, endpoints, endpointslices, nodes; a ' +
+        'WATCH is counted when it ends), ' +
         '`apiserver_response_sizes` (bytes of those LISTs) and `apiserver_watch_events_sizes` (bytes of watch ' +
         "events, a streaming list's initial events included). In scenarios that cut connections the manager " +
         'talks to the API server through a proxy that resets every connection at once, every few seconds.',

@@ -3,6 +3,7 @@
  * meaning is the same. A bad value fails at start with a message naming the flag and the accepted
  * form; nothing is half-applied.
  */
+import { FENCE_MARGIN_MS } from './leaderelection.ts';
 
 export class FlagError extends Error {
   constructor(message: string) {
@@ -352,6 +353,15 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   };
   if (config.leaderElectRenewDeadlineMs >= config.leaderElectLeaseDurationMs) {
     throw new FlagError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
+  }
+  // The same checks as the elector's (client-go's, and room for the write fence's 2 s margin).
+  if (config.leaderElectRenewDeadlineMs <= 1.2 * config.leaderElectRetryPeriodMs) {
+    throw new FlagError('--leader-elect-renew-deadline must be more than 1.2 x --leader-elect-retry-period');
+  }
+  if (config.leaderElectLeaseDurationMs <= 2 * FENCE_MARGIN_MS) {
+    throw new FlagError(
+      `invalid value for flag --leader-elect-lease-duration: must be longer than ${(2 * FENCE_MARGIN_MS) / 1000}s`,
+    );
   }
   return { config, help };
 }

@@ -18,6 +18,7 @@
  *   process rejoins the election.
  * - Aborted controllers get `ABORT_GRACE_MS` to return (a reconcile busy on the CPU finishes its
  *   step); one that does not is logged and left behind: the fence keeps it from writing.
+ *   `beforeRelease` gets as long.
  * - A controller whose `start` rejects (a bug: reconcile errors are retried, never thrown) is
  *   logged and reported by `healthChecks()`; the other controllers keep running.
  */
@@ -162,10 +163,15 @@ export class Manager {
     informerStop.abort();
     await informers.stopped();
     if (lost?.aborted) return 'lost';
-    try {
-      await this.opts.beforeRelease?.();
-    } catch (err) {
-      log.error('the last step before releasing the Lease failed', err);
+    // Bounded, so a slow API server cannot hold the Lease (and the pod's termination) for long.
+    const last = (this.opts.beforeRelease?.() ?? Promise.resolve()).then(
+      () => 'done' as const,
+      (err: unknown) => log.error('the last step before releasing the Lease failed', err),
+    );
+    if ((await Promise.race([last, clock.sleep(ABORT_GRACE_MS).then(() => 'late' as const)])) === 'late') {
+      log.error('the last step before releasing the Lease did not finish in time; going on', undefined, {
+        afterMs: ABORT_GRACE_MS,
+      });
     }
     return 'stopped';
   }

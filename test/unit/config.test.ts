@@ -116,6 +116,22 @@ describe('parseFlags', () => {
         .leaderElectRenewDeadlineMs,
     ).to.equal(9_000);
   });
+
+  it('rejects a renew deadline within 1.2 retry periods and a lease too short for the write fence', () => {
+    expect(
+      flagError(() => parseFlags(['--leader-elect-retry-period=5s', '--leader-elect-renew-deadline=6s']))
+        .message,
+    ).to.equal('--leader-elect-renew-deadline must be more than 1.2 x --leader-elect-retry-period');
+    expect(
+      flagError(() =>
+        parseFlags([
+          '--leader-elect-lease-duration=4s',
+          '--leader-elect-renew-deadline=3s',
+          '--leader-elect-retry-period=1s',
+        ]),
+      ).message,
+    ).to.equal('invalid value for flag --leader-elect-lease-duration: must be longer than 4s');
+  });
 });
 
 describe('selectControllers', () => {

@@ -75,7 +75,7 @@ function fakeInformers(log: string[]): Informers {
   };
 }
 
-function setup(opts: { elector?: boolean; shutdownTimeoutMs?: number } = {}) {
+function setup(opts: { elector?: boolean; shutdownTimeoutMs?: number; beforeReleaseHangs?: boolean } = {}) {
   const clock = new FakeClock(0);
   const log: string[] = [];
   const store = new MemoryLeaseStore();
@@ -98,7 +98,7 @@ function setup(opts: { elector?: boolean; shutdownTimeoutMs?: number } = {}) {
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 30_000,
     beforeRelease: () => {
       log.push(`before release (lease holder ${store.record?.holderIdentity ?? 'none'})`);
-      return Promise.resolve();
+      return opts.beforeReleaseHangs ? new Promise<void>(() => {}) : Promise.resolve();
     },
   });
   const stop = new AbortController();
@@ -241,5 +241,19 @@ describe('Manager', () => {
     stop.abort();
     expect(await exit).to.equal('stopped');
     expect(log).to.deep.equal([]);
+  });
+
+  it('a last step before the release that hangs is given up after the grace period, and the Lease is released', async () => {
+    const { clock, log, store, manager, stop } = setup({ elector: true, beforeReleaseHangs: true });
+    manager.add(new FakeController('a', log));
+    const exit = manager.run(stop.signal);
+    await flush();
+    stop.abort();
+    await flush();
+    await advance(clock, ABORT_GRACE_MS - 100);
+    expect(store.record?.holderIdentity).to.equal('me');
+    await advance(clock, 100);
+    expect(await exit).to.equal('stopped');
+    expect(store.record?.holderIdentity).to.equal('');
   });
 });
