@@ -80,25 +80,32 @@ export const S2: Scenario = {
   },
 };
 
+/** `flips` Ready flips of random pods of the model (seeded), evenly spread over `overMs`. */
+async function flipReadiness(
+  w: WorkloadWriter,
+  model: Model,
+  seed: number,
+  flips: number,
+  overMs: number,
+): Promise<void> {
+  const random = prng(seed);
+  const pods = [...model.pods.values()];
+  const started = Date.now();
+  for (let i = 0; i < flips; i++) {
+    const wait = started + (i * overMs) / flips - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const pod = pods[Math.floor(random() * pods.length)];
+    pod.ready = !pod.ready;
+    await w.status(pod);
+  }
+}
+
 export const S4: Scenario = {
   id: 'S4',
   title: 'readiness flapping on S2: 1,000 random Ready flips over 60 s',
   session: 'B',
   timesReadiness: true,
-  async run(w, model, scale) {
-    const random = prng(4);
-    const pods = [...model.pods.values()];
-    const started = Date.now();
-    const flips = Math.round(1000 * scale);
-    for (let i = 0; i < flips; i++) {
-      const due = started + (i * 60_000 * scale) / flips;
-      const wait = due - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const pod = pods[Math.floor(random() * pods.length)];
-      pod.ready = !pod.ready;
-      await w.status(pod);
-    }
-  },
+  run: (w, model, scale) => flipReadiness(w, model, 4, Math.round(1000 * scale), 60_000 * scale),
 };
 
 export const S5: Scenario = {
@@ -115,17 +122,7 @@ export const S5: Scenario = {
       model,
       names.flatMap((svc) => newPods(model, svc, 5, svc)),
     );
-    const random = prng(5);
-    const pods = [...model.pods.values()];
-    const started = Date.now();
-    const flips = Math.round(300 * scale);
-    for (let i = 0; i < flips; i++) {
-      const wait = started + (i * 60_000) / flips - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const pod = pods[Math.floor(random() * pods.length)];
-      pod.ready = !pod.ready;
-      await w.status(pod);
-    }
+    await flipReadiness(w, model, 5, Math.round(300 * scale), 60_000);
   },
 };
 

@@ -12,7 +12,7 @@ import {
   type ExtraApiServer,
 } from '../../shared/localcontrolplane/index.ts';
 import { createNamespace } from './helpers/namespaces.ts';
-import { apiServerMetrics } from './helpers/apiserver.ts';
+import { apiServerMetrics, type ApiServerMetrics } from './helpers/apiserver.ts';
 import { startCutProxy } from './helpers/cutproxy.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -22,6 +22,49 @@ const configMaps: ResourceType<V1ConfigMap> = {
   modelType: 'V1ConfigMap',
   namespaced: true,
 };
+
+/** The events the informer reports for ConfigMaps of `namespace`, as "add name v" and so on. */
+function recordIn(informer: SharedInformer<V1ConfigMap>, namespace: string): string[] {
+  const events: string[] = [];
+  const ours = (o: V1ConfigMap): boolean => o.metadata?.namespace === namespace;
+  informer.addEventHandler({
+    add: (o) => ours(o) && events.push(`add ${o.metadata!.name} ${o.data?.v}`),
+    update: (_o, n) => ours(n) && events.push(`update ${n.metadata!.name} ${n.data?.v}`),
+    delete: (o) => ours(o) && events.push(`delete ${o.metadata!.name}`),
+  });
+  return events;
+}
+
+/**
+ * Twelve changes to four ConfigMaps of `namespace` (create, unconditional update, delete), each
+ * followed by `after(i, changesSoFar)`; returns the events they must give, in order.
+ */
+async function changeConfigMaps(
+  api: CoreV1Api,
+  namespace: string,
+  after: (i: number, made: readonly string[]) => Promise<unknown>,
+): Promise<string[]> {
+  const made: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const name = `cm-${i % 4}`;
+    const body = { metadata: { name }, data: { v: `${i}` } };
+    if (i < 4) {
+      await api.createNamespacedConfigMap({ namespace, body });
+      made.push(`add ${name} ${i}`);
+    } else if (i < 8) {
+      await api.replaceNamespacedConfigMap({ name, namespace, body });
+      made.push(`update ${name} ${i}`);
+    } else {
+      await api.deleteNamespacedConfigMap({ name, namespace });
+      made.push(`delete ${name}`);
+    }
+    await after(i, made);
+  }
+  return made;
+}
+
+const configMapLists = (metrics: ApiServerMetrics): Promise<number> =>
+  metrics.sum('apiserver_request_total', { verb: 'LIST', resource: 'configmaps' });
 
 describe('SharedInformer against a real API server', function () {
   let cp: ControlPlane | undefined;
@@ -152,47 +195,16 @@ describe('SharedInformer against a real API server', function () {
       // The API server ends each watch after 1-2 s: several closes while the changes below happen.
       opts: { minWatchTimeoutSeconds: 1 },
     });
-    const events: string[] = [];
-    const ours = (o: V1ConfigMap): boolean => o.metadata?.namespace === namespace;
-    informer.addEventHandler({
-      add: (o) => ours(o) && events.push(`add ${o.metadata!.name} ${o.data?.v}`),
-      update: (_o, n) => ours(n) && events.push(`update ${n.metadata!.name} ${n.data?.v}`),
-      delete: (o) => ours(o) && events.push(`delete ${o.metadata!.name}`),
-    });
+    const events = recordIn(informer, namespace);
     const stop = new AbortController();
     const done = informer.run(stop.signal);
     try {
       await waitFor('the informer to sync', () => informer.hasSynced());
-      const listsBefore = await metrics.sum('apiserver_request_total', {
-        verb: 'LIST',
-        resource: 'configmaps',
-      });
+      const listsBefore = await configMapLists(metrics);
       const watchesBefore = informer.requests.watches;
 
       // Changes spread over about 6 s: each in its own watch or at a watch's end.
-      const want: string[] = [];
-      for (let i = 0; i < 12; i++) {
-        const name = `cm-${i % 4}`;
-        if (i < 4) {
-          await api.createNamespacedConfigMap({
-            namespace,
-            body: { metadata: { name }, data: { v: `${i}` } },
-          });
-          want.push(`add ${name} ${i}`);
-        } else if (i < 8) {
-          // No resourceVersion: an unconditional update.
-          await api.replaceNamespacedConfigMap({
-            name,
-            namespace,
-            body: { metadata: { name }, data: { v: `${i}` } },
-          });
-          want.push(`update ${name} ${i}`);
-        } else {
-          await api.deleteNamespacedConfigMap({ name, namespace });
-          want.push(`delete ${name}`);
-        }
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      const want = await changeConfigMaps(api, namespace, () => new Promise((r) => setTimeout(r, 500)));
       await waitFor('every change to arrive', () => events.length >= want.length, { timeoutMs: 30_000 });
       // Past the last change, one more close and re-watch: nothing more may arrive.
       const watchesAtEnd = informer.requests.watches;
@@ -205,10 +217,7 @@ describe('SharedInformer against a real API server', function () {
         informer.requests.watches - watchesBefore,
         'the server closed the watch several times',
       ).to.be.at.least(3);
-      const listsAfter = await metrics.sum('apiserver_request_total', {
-        verb: 'LIST',
-        resource: 'configmaps',
-      });
+      const listsAfter = await configMapLists(metrics);
       expect(listsAfter - listsBefore, 'LIST requests for configmaps while re-watching').to.equal(0);
       expect(
         informer.requests.lists,
@@ -239,51 +248,20 @@ describe('SharedInformer against a real API server', function () {
       clock: realClock,
       log: nopLogger,
     });
-    const events: string[] = [];
-    const ours = (o: V1ConfigMap): boolean => o.metadata?.namespace === namespace;
-    informer.addEventHandler({
-      add: (o) => ours(o) && events.push(`add ${o.metadata!.name} ${o.data?.v}`),
-      update: (_o, n) => ours(n) && events.push(`update ${n.metadata!.name} ${n.data?.v}`),
-      delete: (o) => ours(o) && events.push(`delete ${o.metadata!.name}`),
-    });
+    const events = recordIn(informer, namespace);
     const stop = new AbortController();
     const done = informer.run(stop.signal);
     try {
       await waitFor('the informer to sync', () => informer.hasSynced());
-      const listsBefore = await metrics.sum('apiserver_request_total', {
-        verb: 'LIST',
-        resource: 'configmaps',
-      });
-      const want: string[] = [];
-      for (let i = 0; i < 12; i++) {
-        const name = `cm-${i % 4}`;
-        if (i < 4) {
-          await api.createNamespacedConfigMap({
-            namespace,
-            body: { metadata: { name }, data: { v: `${i}` } },
-          });
-          want.push(`add ${name} ${i}`);
-        } else if (i < 8) {
-          await api.replaceNamespacedConfigMap({
-            name,
-            namespace,
-            body: { metadata: { name }, data: { v: `${i}` } },
-          });
-          want.push(`update ${name} ${i}`);
-        } else {
-          await api.deleteNamespacedConfigMap({ name, namespace });
-          want.push(`delete ${name}`);
-        }
+      const listsBefore = await configMapLists(metrics);
+      const want = await changeConfigMaps(api, namespace, async (i, made) => {
         // Every other change happens while the informer's connection is down.
         if (i % 2 === 0) expect(proxy.cutAll(), 'a connection to cut').to.be.at.least(1);
-        await waitFor(`change ${i} to arrive`, () => events.length === want.length, { timeoutMs: 30_000 });
-      }
+        await waitFor(`change ${i} to arrive`, () => events.length === made.length, { timeoutMs: 30_000 });
+      });
       expect(events).to.deep.equal(want);
       expect(proxy.cuts).to.be.at.least(6);
-      const listsAfter = await metrics.sum('apiserver_request_total', {
-        verb: 'LIST',
-        resource: 'configmaps',
-      });
+      const listsAfter = await configMapLists(metrics);
       expect(listsAfter - listsBefore, 'LIST requests for configmaps after 6 cuts').to.equal(0);
       expect(
         informer.requests.lists + informer.requests.streamingLists,
