@@ -15,6 +15,7 @@
  * it aborts the signal every in-flight reconcile got, so their API calls end at once.
  */
 import type { Registry } from 'prom-client';
+import { whenAborted } from '../abort.ts';
 import { type Clock, realClock } from '../clock.ts';
 import { parseKey } from '../kube/labels.ts';
 import { describeError } from '../kube/errors.ts';
@@ -144,10 +145,7 @@ export class Controller {
       this.metrics?.maxConcurrent.set({ controller: this.name }, this.opts.workers);
       log.info('starting workers', { workers: this.opts.workers });
       const workers = runWorkers(this.queue, this.opts.workers, (key) => this.processOne(key));
-      await new Promise<void>((resolve) => {
-        if (stopOrAbort.aborted) resolve();
-        else stopOrAbort.addEventListener('abort', () => resolve(), { once: true });
-      });
+      await whenAborted(stopOrAbort);
       if (!this.inFlight.signal.aborted) {
         log.info('stopping: finishing in-flight reconciles', { inFlight: this.queue.processingLen() });
       } else {

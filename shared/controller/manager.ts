@@ -22,6 +22,7 @@
  * - A controller whose `start` rejects (a bug: reconcile errors are retried, never thrown) is
  *   logged and reported by `healthChecks()`; the other controllers keep running.
  */
+import { whenAborted } from '../abort.ts';
 import type { Clock } from '../clock.ts';
 import type { NamedCheck } from '../health.ts';
 import type { InformerFactory } from '../informer/factory.ts';
@@ -132,7 +133,7 @@ export class Manager {
       ),
     );
 
-    await firstAbort([stop, abort.signal]);
+    await whenAborted(stop, abort.signal);
     if (!abort.signal.aborted) {
       log.info('stopping controllers: finishing in-flight reconciles', {
         shutdownTimeoutMs: this.opts.shutdownTimeoutMs,
@@ -142,7 +143,7 @@ export class Manager {
         this.opts.shutdownTimeoutMs,
       );
       for (let i = stops.length - 1; i >= 0; i--) stops[i].abort();
-      await Promise.race([Promise.all(done), firstAbort([abort.signal])]);
+      await Promise.race([Promise.all(done), whenAborted(abort.signal)]);
       timer.cancel();
     }
     if (abort.signal.aborted) {
@@ -175,13 +176,4 @@ export class Manager {
     }
     return 'stopped';
   }
-}
-
-/** Resolves when the first of `signals` aborts (at once if one already has). */
-function firstAbort(signals: readonly AbortSignal[]): Promise<void> {
-  const any = AbortSignal.any([...signals]);
-  return new Promise<void>((resolve) => {
-    if (any.aborted) resolve();
-    else any.addEventListener('abort', () => resolve(), { once: true });
-  });
 }
