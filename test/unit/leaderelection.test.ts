@@ -8,8 +8,7 @@ import {
   type LeaderElectionOptions,
   type Leadership,
 } from '../../shared/leaderelection.ts';
-import { advance, flush, MemoryLeaseStore } from './helpers/leases.ts';
-import { nopLogger } from '../../shared/log.ts';
+import { advance, flush, MemoryLeaseStore, testElector } from './helpers/leases.ts';
 
 interface Harness {
   clock: FakeClock;
@@ -31,17 +30,7 @@ function start(
   const store = new MemoryLeaseStore();
   setup?.(store, clock);
   const calls: string[] = [];
-  const elector = new LeaderElector({
-    lockName: 'scm',
-    lockNamespace: 'kube-system',
-    identity: 'me',
-    clock,
-    store,
-    log: nopLogger,
-    random: () => 0,
-    onNewLeader: (id) => calls.push(`leader:${id}`),
-    ...opts,
-  });
+  const elector = testElector(clock, store, { onNewLeader: (id) => calls.push(`leader:${id}`), ...opts });
   const stop = new AbortController();
   let leadership: Leadership | undefined;
   const acquired = elector.acquire(stop.signal).then((l) => {

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { FakeClock } from '../../shared/clock.ts';
 import { ABORT_GRACE_MS, Manager, type Informers, type Runnable } from '../../shared/controller/manager.ts';
-import { LeaderElector } from '../../shared/leaderelection.ts';
 import { nopLogger } from '../../shared/log.ts';
-import { advance, flush, MemoryLeaseStore } from './helpers/leases.ts';
+import { advance, flush, MemoryLeaseStore, testElector } from './helpers/leases.ts';
 
 /** What a fake controller does when told to stop, and when aborted. */
 type Reaction = 'returns' | 'waits-for-finish' | 'ignores';
@@ -79,17 +78,7 @@ function setup(opts: { elector?: boolean; shutdownTimeoutMs?: number; beforeRele
   const clock = new FakeClock(0);
   const log: string[] = [];
   const store = new MemoryLeaseStore();
-  const elector = opts.elector
-    ? new LeaderElector({
-        lockName: 'scm',
-        lockNamespace: 'kube-system',
-        identity: 'me',
-        clock,
-        store,
-        log: nopLogger,
-        random: () => 0,
-      })
-    : undefined;
+  const elector = opts.elector ? testElector(clock, store) : undefined;
   const manager = new Manager({
     log: nopLogger,
     clock,

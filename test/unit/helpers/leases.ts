@@ -1,7 +1,31 @@
 /** Test doubles for leader election: an in-memory Lease store and fake-clock helpers. */
 import type { FakeClock } from '../../../shared/clock.ts';
 import { KubeApiError } from '../../../shared/kube/errors.ts';
-import type { LeaseRecord, LeaseStore } from '../../../shared/leaderelection.ts';
+import {
+  LeaderElector,
+  type LeaderElectionOptions,
+  type LeaseRecord,
+  type LeaseStore,
+} from '../../../shared/leaderelection.ts';
+import { nopLogger } from '../../../shared/log.ts';
+
+/** An elector named "me" for Lease kube-system/scm on `clock` and `store`, with no jitter. */
+export function testElector(
+  clock: FakeClock,
+  store: LeaseStore,
+  opts: Partial<LeaderElectionOptions> = {},
+): LeaderElector {
+  return new LeaderElector({
+    lockName: 'scm',
+    lockNamespace: 'kube-system',
+    identity: 'me',
+    clock,
+    store,
+    log: nopLogger,
+    random: () => 0,
+    ...opts,
+  });
+}
 
 /** Lets pending promise chains run; no real time passes. */
 export async function flush(): Promise<void> {
