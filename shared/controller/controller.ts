@@ -202,12 +202,9 @@ export class Controller {
       this.opts.onDropped?.(key, err);
       return;
     }
-    if (this.inFlight.signal.aborted) {
-      // Aborted work is not a failure of the key; the queue is shut down anyway.
-      this.metrics?.total.inc({ ...labels, result: 'error' });
-      return;
-    }
     this.metrics?.total.inc({ ...labels, result: 'error' });
+    // Aborted work is not a failure of the key to retry; the queue is shut down anyway.
+    if (this.inFlight.signal.aborted) return;
     const retries = this.queue.numRequeues(key);
     if (retries < this.maxRetries) {
       this.opts.log.v(2).info('reconcile failed; retrying with backoff', {
