@@ -7,6 +7,10 @@
  */
 import { hostname } from 'node:os';
 import { CONTROLLERS } from '../controllers/index.ts';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebhookWorkerHost } from '../shared/admission/worker.ts';
+import { resolveAllocationRanges } from '../shared/allocator/clusterranges.ts';
 import { realClock } from '../shared/clock.ts';
 import { type Config, FlagError, parseFlags, selectControllers, usage } from '../shared/config.ts';
 import { Manager } from '../shared/controller/manager.ts';
@@ -27,8 +31,12 @@ export interface MainOptions {
    * SIGINT stops gracefully, a second one exits at once (1).
    */
   signal?: AbortSignal;
-  /** Called once the health/metrics servers listen (tests read the ports). */
-  onListening?: (addresses: { metricsAddress?: string; healthAddress?: string }) => void;
+  /** Called once the health/metrics (and webhook) servers listen (tests read the ports). */
+  onListening?: (addresses: {
+    metricsAddress?: string;
+    healthAddress?: string;
+    webhookAddress?: string;
+  }) => void;
 }
 
 export async function main(opts: MainOptions): Promise<number> {
@@ -115,21 +123,43 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
     // Events recorded by the last reconciles go out while the fence is still open.
     beforeRelease: () => events.flush(),
   });
-  const ctx = { client, informers, events, config, log, registry, clock };
+  const allocating = CONTROLLERS.some((d) => d.allocates && enabled.includes(d.name));
+  const allocationRanges = allocating ? await resolveAllocationRanges(client, config, log) : undefined;
+  const ctx = { client, informers, events, config, log, registry, clock, allocationRanges };
   for (const desc of CONTROLLERS) {
     if (enabled.includes(desc.name)) manager.add(desc.create(ctx));
   }
+  // The Service webhook serves on every replica, leader or not, in its own worker thread.
+  const webhook =
+    allocationRanges && config.webhookBindAddress !== '0'
+      ? new WebhookWorkerHost({
+          entry: new URL(`./webhook${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+          data: {
+            argv: [...opts.argv],
+            clusterIPRanges: allocationRanges.clusterIPs.map((r) => r.text),
+            nodePortRange: allocationRanges.nodePorts.text,
+          },
+          log,
+          clock,
+        })
+      : undefined;
+  const webhookAddress = await webhook?.start();
 
   const servers = await startServers({
     metricsBindAddress: config.metricsBindAddress,
     healthProbeBindAddress: config.healthProbeBindAddress,
     registry,
     checks: {
-      healthz: () => [{ name: 'ping' }, ...manager.healthChecks()],
-      readyz: () => manager.readyChecks(),
+      healthz: () => [
+        { name: 'ping' },
+        ...manager.healthChecks(),
+        ...(webhook ? [webhook.healthCheck()] : []),
+      ],
+      readyz: () => [...manager.readyChecks(), ...(webhook ? [webhook.readyCheck()] : [])],
     },
+    metrics: webhook ? () => webhook.metrics(registry) : undefined,
   });
-  opts.onListening?.(servers);
+  opts.onListening?.({ ...servers, webhookAddress });
 
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -163,6 +193,7 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
   } finally {
     clearInterval(keepAlive);
   }
+  await webhook?.stop();
   await servers.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);

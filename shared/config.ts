@@ -3,6 +3,8 @@
  * meaning is the same. A bad value fails at start with a message naming the flag and the accepted
  * form; nothing is half-applied.
  */
+import ipaddr from 'ipaddr.js';
+import { IPRange, PortRange } from './allocator/ranges.ts';
 import { FENCE_MARGIN_MS } from './leaderelection.ts';
 
 export class FlagError extends Error {
@@ -38,6 +40,19 @@ export interface Config {
   healthProbeBindAddress: string;
   shutdownTimeoutMs: number;
   minResyncPeriodMs: number;
+  /** Empty: the cluster's ServiceCIDRs. */
+  serviceClusterIPRanges: string[];
+  serviceNodePortRange: string;
+  repairIntervalMs: number;
+  /** undefined: any externalIP is allowed. */
+  externalIPsAllowedCidrs: string[] | undefined;
+  webhookBindAddress: string;
+  webhookCertDir: string;
+  webhookSecretName: string;
+  webhookNamespace: string;
+  webhookServiceName: string;
+  webhookConfigurationName: string;
+  webhookCertHosts: string[];
 }
 
 type Kind = 'string' | 'int' | 'float' | 'bool' | 'duration' | 'list';
@@ -217,7 +232,114 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Informers re-deliver every cached object every random period between 1x and 2x this (drift no event announces is corrected).',
     check: positive,
   },
+  {
+    name: 'service-cluster-ip-range',
+    kind: 'list',
+    default: '',
+    help: "The ClusterIP range(s) our map allocates from: one CIDR, or an IPv4 and an IPv6 one for dual-stack (primary first). Must lie inside the cluster's ServiceCIDRs. Default: the ServiceCIDRs of the cluster.",
+    check: (v) => checkServiceCidrs(v as string[]),
+  },
+  {
+    name: 'service-node-port-range',
+    kind: 'string',
+    default: '30000-32767',
+    help: "The node port range our map allocates from (inside the API server's).",
+    check: (v) => checkPortRange(v as string),
+  },
+  {
+    name: 'repair-interval',
+    kind: 'duration',
+    default: '3m',
+    help: 'How often the ClusterIP and NodePort repair loops check the maps against every Service (and once at start).',
+    check: positive,
+  },
+  {
+    name: 'external-ips-allowed-cidrs',
+    kind: 'list',
+    default: '*',
+    help: "CIDRs a Service's externalIPs may come from (CVE-2020-8554); '*' allows any, an empty value none.",
+    check: (v) => checkAllowedCidrs(v as string[]),
+  },
+  {
+    name: 'webhook-bind-address',
+    kind: 'string',
+    default: ':9443',
+    help: "Where the admission webhook (HTTPS) listens; '0' turns it off.",
+  },
+  {
+    name: 'webhook-cert-dir',
+    kind: 'string',
+    default: '',
+    help: 'A folder with the webhook serving certificate (tls.crt, tls.key), e.g. from cert-manager; reloaded when it changes. Default: a self-managed CA and certificate kept in a Secret.',
+  },
+  {
+    name: 'webhook-secret-name',
+    kind: 'string',
+    default: 'service-controller-manager-webhook-tls',
+    help: 'The Secret (in --webhook-namespace) that keeps the self-managed CA and serving certificate.',
+  },
+  {
+    name: 'webhook-namespace',
+    kind: 'string',
+    default: 'service-controller-manager',
+    help: "Our own namespace: the webhook's Secret and Service live there, and the webhook exempts it.",
+  },
+  {
+    name: 'webhook-service-name',
+    kind: 'string',
+    default: 'service-controller-manager-webhook',
+    help: 'The Service in front of the webhook; the self-managed certificate is for <name>.<namespace>.svc.',
+  },
+  {
+    name: 'webhook-configuration-name',
+    kind: 'string',
+    default: 'service-controller-manager',
+    help: 'The MutatingWebhookConfiguration whose caBundle the self-managed certificates are injected into.',
+  },
+  {
+    name: 'webhook-cert-hosts',
+    kind: 'list',
+    default: '',
+    help: 'More DNS names or IPs for the self-managed certificate (e.g. 127.0.0.1 for a webhook reached by URL).',
+  },
 ];
+
+function checkServiceCidrs(cidrs: string[]): string | undefined {
+  if (cidrs.length > 2) return 'expected one CIDR, or two (IPv4 and IPv6) for dual-stack';
+  const families: string[] = [];
+  for (const c of cidrs) {
+    try {
+      families.push(new IPRange(c).family);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+  if (families.length === 2 && families[0] === families[1])
+    return 'a dual-stack pair needs one IPv4 and one IPv6 CIDR';
+  return undefined;
+}
+
+function checkPortRange(text: string): string | undefined {
+  try {
+    new PortRange(text);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function checkAllowedCidrs(cidrs: string[]): string | undefined {
+  if (cidrs.length === 1 && cidrs[0] === '*') return undefined;
+  const bad = cidrs.find((c) => {
+    try {
+      ipaddr.parseCIDR(c);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  return bad === undefined ? undefined : `"${bad}" is not a CIDR`;
+}
 
 const DURATION_UNITS: Record<string, number> = {
   ns: 1e-6,
@@ -350,6 +472,19 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
     healthProbeBindAddress: get('health-probe-bind-address') as string,
     shutdownTimeoutMs: get('shutdown-timeout') as number,
     minResyncPeriodMs: get('min-resync-period') as number,
+    serviceClusterIPRanges: get('service-cluster-ip-range') as string[],
+    serviceNodePortRange: get('service-node-port-range') as string,
+    repairIntervalMs: get('repair-interval') as number,
+    externalIPsAllowedCidrs: ((v: string[]) => (v.length === 1 && v[0] === '*' ? undefined : v))(
+      get('external-ips-allowed-cidrs') as string[],
+    ),
+    webhookBindAddress: get('webhook-bind-address') as string,
+    webhookCertDir: get('webhook-cert-dir') as string,
+    webhookSecretName: get('webhook-secret-name') as string,
+    webhookNamespace: get('webhook-namespace') as string,
+    webhookServiceName: get('webhook-service-name') as string,
+    webhookConfigurationName: get('webhook-configuration-name') as string,
+    webhookCertHosts: get('webhook-cert-hosts') as string[],
   };
   if (config.leaderElectRenewDeadlineMs >= config.leaderElectLeaseDurationMs) {
     throw new FlagError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');

@@ -29,6 +29,11 @@ export interface ServersOptions {
   healthProbeBindAddress: string;
   registry: Registry;
   checks: { healthz: CheckFn; readyz: CheckFn };
+  /**
+   * The /metrics body, when more than `registry` answers it (the webhook worker's registry, merged
+   * in); default `registry.metrics()`.
+   */
+  metrics?: () => Promise<string>;
 }
 
 export interface RunningServers {
@@ -82,7 +87,7 @@ type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<bo
 export async function startServers(opts: ServersOptions): Promise<RunningServers> {
   const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metrics-bind-address');
   const healthAt = parseBindAddress(opts.healthProbeBindAddress, 'health-probe-bind-address');
-  const metricsRoute = metricsHandler(opts.registry);
+  const metricsRoute = metricsHandler(opts.registry, opts.metrics);
   const healthRoute = healthHandler(opts.checks);
 
   const started: Server[] = [];
@@ -174,10 +179,10 @@ function reply(res: ServerResponse, code: number, body: string, headers: Record<
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-function metricsHandler(registry: Registry): Route {
+function metricsHandler(registry: Registry, metrics?: () => Promise<string>): Route {
   return async (_req, res, url) => {
     if (url.pathname !== '/metrics') return false;
-    const body = await registry.metrics();
+    const body = await (metrics ? metrics() : registry.metrics());
     reply(res, 200, body, { 'Content-Type': registry.contentType });
     return true;
   };

@@ -9,6 +9,7 @@ import type {
   V1Pod,
   V1Service,
   V1EndpointSlice,
+  V1IPAddress,
 } from '@kubernetes/client-node';
 
 export interface ResourceType<T extends KubernetesObject> {
@@ -120,4 +121,16 @@ export const nodeResource: ResourceType<V1Node> = {
       ...(ready === undefined ? {} : { conditions: [{ type: 'Ready', status: ready.status }] }),
     };
   },
+};
+
+/**
+ * IPAddress objects (networking.k8s.io/v1): the API server's own record of each ClusterIP it
+ * holds. The webhook never hands out one that exists (a Service that bypassed our map holds it).
+ */
+export const ipAddressResource: ResourceType<V1IPAddress> = {
+  kind: 'IPAddress',
+  listPath: '/apis/networking.k8s.io/v1/ipaddresses',
+  modelType: 'V1IPAddress',
+  namespaced: false,
+  trim: (raw) => dropKeys(raw.metadata, ['annotations', 'labels', 'ownerReferences']),
 };

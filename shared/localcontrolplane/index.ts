@@ -7,3 +7,13 @@ export { createCerts, firstServiceIps } from './certs.ts';
 export type { CertFiles, CertOptions, ControlPlaneCerts } from './certs.ts';
 export { startControlPlane, freePorts } from './controlplane.ts';
 export type { AuditEvent, ControlPlane, ControlPlaneOptions, ExtraApiServer } from './controlplane.ts';
+export {
+  allocationFlags,
+  ensureOurNamespace,
+  installCRDs,
+  OUR_NAMESPACE,
+  registerServiceWebhook,
+  serviceWebhookConfiguration,
+  unregisterServiceWebhook,
+  WEBHOOK_CONFIGURATION_NAME,
+} from './allocation.ts';

@@ -19,11 +19,17 @@ export interface CutProxy {
   close(): Promise<void>;
 }
 
-export async function startCutProxy(target: string): Promise<CutProxy> {
-  const { hostname, port } = new URL(target);
+/**
+ * `target` one URL, or several: each new connection then goes to the next one in turn (a
+ * Service's load balancing across replicas).
+ */
+export async function startCutProxy(target: string | readonly string[]): Promise<CutProxy> {
+  const targets = (typeof target === 'string' ? [target] : target).map((t) => new URL(t));
+  let next = 0;
   const open = new Set<net.Socket>();
   let cuts = 0;
   const server = net.createServer((client) => {
+    const { hostname, port } = targets[next++ % targets.length];
     const upstream = net.connect(Number(port), hostname);
     for (const [a, b] of [
       [client, upstream],

@@ -1,0 +1,155 @@
+/**
+ * The NodePort part of the Service webhook: fills each port's `nodePort` and the
+ * `healthCheckNodePort` from the node port map, checks requested values, and commits them all in
+ * one operation on the map (so a Service gets every port it needs or none).
+ */
+import type { V1Service } from '@kubernetes/client-node';
+import {
+  MapUnavailableError,
+  type StoredRangeAllocator,
+  type Transaction,
+} from '../../shared/allocator/committer.ts';
+import type { RangeMetrics } from '../../shared/allocator/metrics.ts';
+import type { JsonPatchOperation } from '../../shared/admission/review.ts';
+import { mapUnavailable, rangeFull } from '../clusterip/admission.ts';
+import {
+  invalid,
+  type PartAdmission,
+  type PartDenial,
+  type ServiceAdmissionInput,
+  type ServiceAdmissionPart,
+} from '../serviceadmission.ts';
+import { isFieldError, type NodePortSlot, planNodePorts } from './desired.ts';
+
+export interface NodePortAdmissionOptions {
+  /** The webhook's (unfenced) allocator. */
+  allocator: StoredRangeAllocator<number>;
+  metrics: RangeMetrics;
+}
+
+/** Thrown inside the map operation: its changes are undone and the request denied. */
+class Refusal extends Error {
+  readonly denial: PartDenial;
+  readonly scope: 'static' | 'dynamic';
+
+  constructor(denial: PartDenial, scope: 'static' | 'dynamic') {
+    super(denial.message);
+    this.denial = denial;
+    this.scope = scope;
+  }
+}
+
+interface Assigned {
+  ports: number[];
+  healthCheck?: number;
+  /** What this request allocated (kept values excluded), to release on a rollback. */
+  allocated: number[];
+  requested: number;
+  picked: number;
+}
+
+export class NodePortAdmission implements ServiceAdmissionPart {
+  readonly name = 'nodeport';
+  private readonly opts: NodePortAdmissionOptions;
+
+  constructor(opts: NodePortAdmissionOptions) {
+    this.opts = opts;
+  }
+
+  async admit(input: ServiceAdmissionInput): Promise<PartAdmission | PartDenial> {
+    const { service, old } = input;
+    const plan = planNodePorts(service, old);
+    if (plan === undefined) return { allowed: true, patch: [], service, rollback: async () => {} };
+    if (isFieldError(plan)) return invalid(plan.field, plan.message);
+    const { allocator, metrics } = this.opts;
+    const range = allocator.range.text;
+    let assigned: Assigned;
+    try {
+      assigned = await allocator.run((txn) => this.assign(txn, plan.ports, plan.healthCheck), {
+        dryRun: input.dryRun,
+        signal: input.signal,
+      });
+    } catch (err) {
+      if (err instanceof Refusal) {
+        metrics.allocationFailed(range, err.scope);
+        return err.denial;
+      }
+      if (err instanceof MapUnavailableError) return mapUnavailable(err);
+      throw err;
+    }
+    if (assigned.allocated.length === 0) {
+      // Nothing new: only patch when a kept value was left out of the request.
+      const same = (service.spec?.ports ?? []).every(
+        (p, i) => (p.nodePort ?? 0) === (assigned.ports[i] ?? 0),
+      );
+      if (same && (service.spec?.healthCheckNodePort ?? 0) === (assigned.healthCheck ?? 0)) {
+        return { allowed: true, patch: [], service, rollback: async () => {} };
+      }
+    }
+    if (!input.dryRun) {
+      for (let i = 0; i < assigned.requested; i++) metrics.allocated(range, 'static');
+      for (let i = 0; i < assigned.picked; i++) metrics.allocated(range, 'dynamic');
+    }
+    const next: V1Service = structuredClone(service);
+    const ports = (next.spec?.ports ?? []).map((p, i) =>
+      assigned.ports[i] ? { ...p, nodePort: assigned.ports[i] } : p,
+    );
+    next.spec = { ...next.spec, ports };
+    const patch: JsonPatchOperation[] = [{ op: 'add', path: '/spec/ports', value: ports }];
+    if (assigned.healthCheck !== undefined) {
+      next.spec.healthCheckNodePort = assigned.healthCheck;
+      patch.push({ op: 'add', path: '/spec/healthCheckNodePort', value: assigned.healthCheck });
+    }
+    const rollback = async (): Promise<void> => {
+      if (input.dryRun || assigned.allocated.length === 0) return;
+      await allocator.run((txn) => assigned.allocated.forEach((p) => txn.release(p)));
+    };
+    return { allowed: true, patch, service: next, rollback };
+  }
+
+  /** The map operation: every port's value, allocated in one go (undone as a whole on a refusal). */
+  private assign(
+    txn: Transaction<number>,
+    slots: readonly NodePortSlot[],
+    healthCheck: { field: string; keep?: number; request?: number } | undefined,
+  ): Assigned {
+    const out: Assigned = { ports: [], allocated: [], requested: 0, picked: 0 };
+    const take = (slot: { field: string; keep?: number; request?: number }): number => {
+      if (slot.keep !== undefined) return slot.keep;
+      if (slot.request !== undefined) {
+        const r = txn.allocate(slot.request);
+        if (r === 'taken') {
+          throw new Refusal(
+            invalid(slot.field, `Invalid value: ${slot.request}: provided port is already allocated`),
+            'static',
+          );
+        }
+        if (r === 'out-of-range') {
+          throw new Refusal(
+            invalid(
+              slot.field,
+              `Invalid value: ${slot.request}: provided port is not in the valid range. The range of valid ports is ${txn.range.text}`,
+            ),
+            'static',
+          );
+        }
+        out.allocated.push(slot.request);
+        out.requested++;
+        return slot.request;
+      }
+      const port = txn.allocateNext();
+      if (port === undefined)
+        throw new Refusal(rangeFull(this.opts.allocator.name, txn.range.text, 'node port'), 'dynamic');
+      out.allocated.push(port);
+      out.picked++;
+      return port;
+    };
+    for (const slot of slots) {
+      if (slot.none) out.ports.push(0);
+      else if (slot.shareWith !== undefined) out.ports.push(out.ports[slot.shareWith]);
+      else out.ports.push(take(slot));
+    }
+    if (healthCheck) out.healthCheck = take(healthCheck);
+    return out;
+  }
+}
