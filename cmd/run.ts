@@ -13,7 +13,14 @@
  */
 import { main } from './manager.ts';
 import { configuredSource } from '../shared/kube/config.ts';
-import { startControlPlane } from '../shared/localcontrolplane/index.ts';
+import {
+  allocationFlags,
+  ensureOurNamespace,
+  freePorts,
+  installCRDs,
+  registerServiceWebhook,
+  startControlPlane,
+} from '../shared/localcontrolplane/index.ts';
 
 function flagValue(argv: readonly string[], name: string): string | undefined {
   const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -44,18 +51,31 @@ async function run(argv: string[]): Promise<number> {
   const cp = await startControlPlane({ handleSignals: false });
   try {
     if (stop.signal.aborted) return 0;
+    // Services get their ClusterIPs and NodePorts from our maps, through our webhook, as in a
+    // cluster with manifests/ applied: the CRDs, our namespace, the webhook reached by URL.
+    const [webhookPort] = await freePorts(1);
+    await installCRDs(cp.kubeConfig);
+    await ensureOurNamespace(cp.kubeConfig);
+    await registerServiceWebhook(cp.kubeConfig, { baseUrl: `https://127.0.0.1:${webhookPort}` });
     process.stderr.write(
       [
         '',
         `Local control plane ready at ${cp.apiServerUrl}. In another terminal:`,
         `  export KUBECONFIG=${cp.kubeconfigPath}`,
         '  kubectl get endpoints,endpointslices -A -w        (no kubectl? `make kubectl` builds one)',
+        '  kubectl create service nodeport web --tcp=80:8080 && kubectl get rangeallocations',
         'Ctrl-C stops the manager and the control plane.',
         '',
       ].join('\n'),
     );
     return await main({
-      argv: ['--kubeconfig', cp.kubeconfigPath, '--leader-elect=false', ...argv],
+      argv: [
+        '--kubeconfig',
+        cp.kubeconfigPath,
+        '--leader-elect=false',
+        ...allocationFlags(`127.0.0.1:${webhookPort}`),
+        ...argv,
+      ],
       signal: stop.signal,
     });
   } finally {

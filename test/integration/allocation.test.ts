@@ -110,6 +110,26 @@ describe('ClusterIP and NodePort allocation through our webhook', function () {
     ns = await createNamespace(cp.kubeConfig, 'alloc');
   });
 
+  it('a --service-cluster-ip-range outside the cluster ServiceCIDRs fails at start, naming the flag and the cluster ranges', async () => {
+    const proc = spawn(
+      process.execPath,
+      [
+        'cmd/manager.ts',
+        `--kubeconfig=${cp.kubeconfigPath}`,
+        '--controllers=clusterip',
+        '--service-cluster-ip-range=10.200.0.0/24',
+      ],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
+    expect(code).to.equal(2);
+    expect(err.trim()).to.equal(
+      "error: --service-cluster-ip-range: 10.200.0.0/24 is not inside the cluster's ServiceCIDRs (10.96.0.0/22, fd00:10:96::/112); the API server refuses ClusterIPs outside them",
+    );
+  });
+
   it('bootstrap: the maps hold the kubernetes Service IP, which the API server allocated itself', async () => {
     expect(await mapHas('serviceips-ipv4', '10.96.0.1')).to.equal(true);
     const map = (await readMap(cp.kubeConfig, 'serviceips-ipv4'))!;

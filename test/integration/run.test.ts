@@ -8,7 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { KubeConfig } from '@kubernetes/client-node';
 import { findAssets } from '../../shared/localcontrolplane/index.ts';
+import { IPRange, PortRange } from '../../shared/allocator/ranges.ts';
+import { mapValues, readMap } from './helpers/allocation.ts';
+import { createService } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
@@ -83,6 +87,20 @@ describe('make run without a cluster (cmd/run.ts)', function () {
     const run = start();
     const dir = await ready(run);
     expect(processesMentioning(dir), 'etcd and kube-apiserver run').to.have.length(2);
+    // A newcomer's Service gets its ClusterIP and nodePort from our maps, through our webhook.
+    const kc = new KubeConfig();
+    kc.loadFromFile(path.join(dir, 'kubeconfig'));
+    const svc = await waitFor('a Service created through our webhook', async () => {
+      try {
+        return await createService(kc, 'default', 'web', { type: 'NodePort' });
+      } catch {
+        return undefined;
+      }
+    });
+    const ipMap = (await readMap(kc, 'serviceips-ipv4'))!;
+    expect(mapValues(ipMap, new IPRange(ipMap.range))).to.include(svc.spec!.clusterIP);
+    const portMap = (await readMap(kc, 'servicenodeports'))!;
+    expect(mapValues(portMap, new PortRange(portMap.range))).to.include(svc.spec!.ports![0].nodePort);
     process.kill(-run.proc.pid!, 'SIGINT');
     expect(await run.exit, run.output().slice(-3000)).to.equal(0);
     const out = run.output();

@@ -132,6 +132,40 @@ describe('parseFlags', () => {
       ).message,
     ).to.equal('invalid value for flag --leader-elect-lease-duration: must be longer than 4s');
   });
+  it('allocation flags: defaults, and bad ranges or CIDRs fail naming the flag', () => {
+    const { config } = parseFlags([]);
+    expect({
+      ranges: config.serviceClusterIPRanges,
+      ports: config.serviceNodePortRange,
+      repair: config.repairIntervalMs,
+      externalIPs: config.externalIPsAllowedCidrs,
+      webhook: config.webhookBindAddress,
+    }).to.deep.equal({
+      ranges: [],
+      ports: '30000-32767',
+      repair: 180_000,
+      externalIPs: undefined,
+      webhook: ':9443',
+    });
+    expect(parseFlags(['--external-ips-allowed-cidrs=']).config.externalIPsAllowedCidrs).to.deep.equal([]);
+    expect(
+      parseFlags(['--service-cluster-ip-range=10.0.0.0/24,fd00::/112']).config.serviceClusterIPRanges,
+    ).to.deep.equal(['10.0.0.0/24', 'fd00::/112']);
+    expect(flagError(() => parseFlags(['--service-cluster-ip-range=10.0.0.0/8'])).message).to.equal(
+      'invalid value "10.0.0.0/8" for flag --service-cluster-ip-range: 10.0.0.0/8 is too wide: an IPv4 service range may be at most a /12',
+    );
+    expect(
+      flagError(() => parseFlags(['--service-cluster-ip-range=10.0.0.0/24,10.1.0.0/24'])).message,
+    ).to.equal(
+      'invalid value "10.0.0.0/24,10.1.0.0/24" for flag --service-cluster-ip-range: a dual-stack pair needs one IPv4 and one IPv6 CIDR',
+    );
+    expect(flagError(() => parseFlags(['--service-node-port-range=32767-30000'])).message).to.equal(
+      'invalid value "32767-30000" for flag --service-node-port-range: "32767-30000" is not a port range like 30000-32767 (ports 1-65535)',
+    );
+    expect(flagError(() => parseFlags(['--external-ips-allowed-cidrs=192.0.2.0/24,nope'])).message).to.equal(
+      'invalid value "192.0.2.0/24,nope" for flag --external-ips-allowed-cidrs: "nope" is not a CIDR',
+    );
+  });
 });
 
 describe('selectControllers', () => {
