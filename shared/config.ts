@@ -188,7 +188,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'kube-api-qps',
     kind: 'float',
     default: '20',
-    help: 'Client-side requests per second to the API server (<= 0: no limit).',
+    help: "Client-side requests per second to the API server (<= 0: no limit); the controllers' client and the webhook's each have this budget.",
   },
   {
     name: 'kube-api-burst',

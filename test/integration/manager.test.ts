@@ -138,7 +138,13 @@ describe('the manager as a process', function () {
     const api = KubernetesObjectApi.makeApiClient(cp.kubeConfig);
     const kustomization = readFileSync(`${REPO}manifests/kustomization.yaml`, 'utf8');
     const files = [...kustomization.matchAll(/^\s+- (\S+\.yaml)$/gm)].map((m) => m[1]);
-    expect(files).to.deep.equal(['namespace.yaml', 'rbac.yaml', 'deployment.yaml']);
+    expect(files).to.deep.equal([
+      'namespace.yaml',
+      'crds/rangeallocations.scm.dev.yaml',
+      'rbac.yaml',
+      'webhook.yaml',
+      'deployment.yaml',
+    ]);
     const created: string[] = [];
     for (const file of files) {
       for (const obj of loadAllYaml(readFileSync(`${REPO}manifests/${file}`, 'utf8')) as KubernetesObject[]) {
@@ -150,6 +156,9 @@ describe('the manager as a process', function () {
       'Namespace/service-controller-manager',
       'ServiceAccount/service-controller-manager',
       'ClusterRole/service-controller-manager',
+      'CustomResourceDefinition/rangeallocations.scm.dev',
+      'Service/service-controller-manager-webhook',
+      'MutatingWebhookConfiguration/service-controller-manager',
       'Deployment/service-controller-manager',
     ]);
   });
