@@ -40,20 +40,21 @@ class FakePart implements ServiceAdmissionPart {
     this.field = field;
   }
 
-  async admit(input: ServiceAdmissionInput): Promise<PartAdmission | PartDenial> {
+  admit(input: ServiceAdmissionInput): Promise<PartAdmission | PartDenial> {
     this.seen.push(input);
-    if (this.outcome === 'throw') throw new Error(`${this.name} broke`);
-    if (this.outcome === 'deny') return invalid(`spec.${this.field}`, 'no');
+    if (this.outcome === 'throw') return Promise.reject(new Error(`${this.name} broke`));
+    if (this.outcome === 'deny') return Promise.resolve(invalid(`spec.${this.field}`, 'no'));
     const service = structuredClone(input.service);
     service.spec = { ...service.spec, [this.field]: this.name };
-    return {
+    return Promise.resolve({
       allowed: true,
       patch: [{ op: 'add', path: `/spec/${this.field}`, value: this.name }],
       service,
-      rollback: async () => {
+      rollback: () => {
         this.rolledBack++;
+        return Promise.resolve();
       },
-    };
+    });
   }
 }
 
