@@ -46,12 +46,10 @@ export class WatchReleaser<V> {
       .then((n) => {
         this.released += n;
         if (n > 0)
-          this.log
-            .v(2)
-            .info('released values of a deleted or changed Service', {
-              map: this.allocator.name,
-              values: ours.map(String),
-            });
+          this.log.v(2).info('released values of a deleted or changed Service', {
+            map: this.allocator.name,
+            values: ours.map(String),
+          });
       })
       .catch((err: unknown) => {
         this.log.info('could not release values at once; the repair loop frees them', {
