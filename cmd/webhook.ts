@@ -4,6 +4,8 @@
  * (IPAddress objects), its certificate and its HTTPS server. Started by cmd/manager.ts with the
  * manager's flags and the ranges the main thread resolved.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Registry } from 'prom-client';
 import { CONTROLLERS } from '../controllers/index.ts';
@@ -82,6 +84,7 @@ async function run(port: NonNullable<typeof parentPort>, data: WebhookWorkerData
       clusterIPs: data.clusterIPRanges.map((c) => new IPRange(c)),
       nodePorts: new PortRange(data.nodePortRange),
     },
+    holder: `${hostname()}_${randomUUID().slice(0, 8)}`,
   };
   const enabled = selectControllers(config.controllers, CONTROLLERS);
   const admission = new ServiceAdmission();

@@ -39,6 +39,8 @@ export interface AdmissionContext {
   registry: Registry;
   clock: Clock;
   allocationRanges: AllocationRanges;
+  /** This webhook replica's name in the maps' reservations (shared/allocator/pool.ts). */
+  holder: string;
 }
 
 export type { Runnable } from '../shared/controller/manager.ts';

@@ -7,6 +7,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { MapUnavailableError, type StoredRangeAllocator } from '../../shared/allocator/committer.ts';
 import type { RangeMetrics } from '../../shared/allocator/metrics.ts';
+import type { ReservedPool } from '../../shared/allocator/pool.ts';
 import type { IPRange } from '../../shared/allocator/ranges.ts';
 import type { JsonPatchOperation } from '../../shared/admission/review.ts';
 import type { IPFamily } from '../../shared/net/ip.ts';
@@ -23,6 +24,8 @@ export interface ClusterIPAdmissionOptions {
   ranges: readonly IPRange[];
   /** The webhook's (unfenced) allocator of each family. */
   allocators: ReadonlyMap<IPFamily, StoredRangeAllocator<string>>;
+  /** This replica's reserved IPs per family (picked IPs come from there first, with no write). */
+  pools?: ReadonlyMap<IPFamily, ReservedPool<string>>;
   /** True when the API server holds `ip` already (an IPAddress object exists for it). */
   heldByApiServer: (ip: string) => boolean;
   externalIPsAllowedCidrs: readonly string[] | undefined;
@@ -44,7 +47,8 @@ export function rangeFull(mapName: string, range: string, what: string): PartDen
   };
 }
 
-type Picked = { ok: true; ip: string } | { ok: false; denial: PartDenial };
+type Picked = { ok: true; ip: string; pooled: boolean } | { ok: false; denial: PartDenial };
+type Allocated = { family: IPFamily; ip: string; pooled: boolean };
 
 export class ClusterIPAdmission implements ServiceAdmissionPart {
   readonly name = 'clusterip';
@@ -71,7 +75,7 @@ export class ClusterIPAdmission implements ServiceAdmissionPart {
     if (plan === undefined) return this.unchanged(service);
     if (isFieldError(plan)) return invalid(plan.field, plan.message);
 
-    const allocated: { family: IPFamily; ip: string }[] = [];
+    const allocated: Allocated[] = [];
     const ips: string[] = [];
     for (const slot of plan.slots) {
       if (slot.keep !== undefined) {
@@ -83,7 +87,7 @@ export class ClusterIPAdmission implements ServiceAdmissionPart {
         await this.release(allocated, input.dryRun);
         return picked.denial;
       }
-      allocated.push({ family: slot.family, ip: picked.ip });
+      allocated.push({ family: slot.family, ip: picked.ip, pooled: picked.pooled });
       ips.push(picked.ip);
     }
     const families = plan.slots.map((s) => s.family);
@@ -147,17 +151,18 @@ export class ClusterIPAdmission implements ServiceAdmissionPart {
         };
       }
       if (!input.dryRun) this.opts.metrics.allocated(range, scope);
-      return { ok: true, ip: result };
+      return { ok: true, ip: result, pooled: false };
     } catch (err) {
       if (err instanceof MapUnavailableError) return { ok: false, denial: mapUnavailable(err) };
       throw err;
     }
   }
 
-  private async release(allocated: { family: IPFamily; ip: string }[], dryRun: boolean): Promise<void> {
+  private async release(allocated: Allocated[], dryRun: boolean): Promise<void> {
     if (dryRun) return;
-    for (const { family, ip } of allocated) {
-      await this.opts.allocators.get(family)!.run((txn) => txn.release(ip));
+    for (const { family, ip, pooled } of allocated) {
+      if (pooled) this.opts.pools?.get(family)?.giveBack(ip);
+      else await this.opts.allocators.get(family)!.run((txn) => txn.release(ip));
     }
   }
 }

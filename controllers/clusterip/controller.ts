@@ -12,6 +12,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { StoredRangeAllocator } from '../../shared/allocator/committer.ts';
 import { rangeMetrics } from '../../shared/allocator/metrics.ts';
 import type { IPRange } from '../../shared/allocator/ranges.ts';
+import { ReservedPool } from '../../shared/allocator/pool.ts';
 import { WatchReleaser } from '../../shared/allocator/release.ts';
 import { RepairLoop } from '../../shared/allocator/repairloop.ts';
 import { KubeRangeAllocationStore } from '../../shared/allocator/storage.ts';
@@ -32,13 +33,22 @@ export function newClusterIPAdmission(ctx: AdmissionContext): ClusterIPAdmission
   const metrics = rangeMetrics(ctx.registry, 'clusterip');
   const ipAddresses = ctx.informers.informerFor(ipAddressResource);
   const store = new KubeRangeAllocationStore(ctx.client, { fenced: false });
+  const heldByApiServer = (ip: string): boolean => ipAddresses.lister.get(ip) !== undefined;
   const allocators = new Map<IPFamily, StoredRangeAllocator<string>>();
-  for (const range of ranges)
-    allocators.set(range.family, allocatorFor(ctx, mapNameFor(range), range, store, metrics));
+  const pools = new Map<IPFamily, ReservedPool<string>>();
+  for (const range of ranges) {
+    const allocator = allocatorFor(ctx, mapNameFor(range), range, store, metrics);
+    allocators.set(range.family, allocator);
+    pools.set(
+      range.family,
+      new ReservedPool({ allocator, holder: ctx.holder, clock: ctx.clock, log: ctx.log, skip: heldByApiServer }),
+    );
+  }
   return new ClusterIPAdmission({
     ranges,
     allocators,
-    heldByApiServer: (ip) => ipAddresses.lister.get(ip) !== undefined,
+    pools,
+    heldByApiServer,
     externalIPsAllowedCidrs: ctx.config.externalIPsAllowedCidrs,
     metrics,
   });

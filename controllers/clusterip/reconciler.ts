@@ -7,6 +7,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { Finding, RepairProblem } from '../../shared/allocator/repair.ts';
 import type { IPRange, ValueRange } from '../../shared/allocator/ranges.ts';
 import { type RepairLoopOptions } from '../../shared/allocator/repairloop.ts';
+import { canonicalIP } from '../../shared/net/ip.ts';
 import { clusterIPClaims, type ServiceRanges } from './desired.ts';
 
 export const CLUSTERIP_REASONS: Record<RepairProblem, string> = {
@@ -43,11 +44,12 @@ export function describeClusterIPFinding(finding: Finding<string>, range: ValueR
 export function clusterIPRepairOptions(
   range: IPRange,
   ranges: ServiceRanges,
-): Pick<RepairLoopOptions<string>, 'mapName' | 'range' | 'claimsOf' | 'reasons' | 'describe'> {
+): Pick<RepairLoopOptions<string>, 'mapName' | 'range' | 'claimsOf' | 'parseValue' | 'reasons' | 'describe'> {
   return {
     mapName: mapNameFor(range),
     range,
     claimsOf: (svc: V1Service) => clusterIPClaims(svc, range, ranges),
+    parseValue: (text: string) => canonicalIP(text)?.address,
     reasons: CLUSTERIP_REASONS,
     describe: describeClusterIPFinding,
   };

@@ -10,6 +10,7 @@ import {
   type Transaction,
 } from '../../shared/allocator/committer.ts';
 import type { RangeMetrics } from '../../shared/allocator/metrics.ts';
+import type { ReservedPool } from '../../shared/allocator/pool.ts';
 import type { JsonPatchOperation } from '../../shared/admission/review.ts';
 import { mapUnavailable, rangeFull } from '../clusterip/admission.ts';
 import {
@@ -24,6 +25,8 @@ import { isFieldError, type NodePortSlot, planNodePorts } from './desired.ts';
 export interface NodePortAdmissionOptions {
   /** The webhook's (unfenced) allocator. */
   allocator: StoredRangeAllocator<number>;
+  /** This replica's reserved node ports: a Service that asks for none gets them with no write. */
+  pool?: ReservedPool<number>;
   metrics: RangeMetrics;
 }
 
@@ -40,6 +43,8 @@ class Refusal extends Error {
 }
 
 interface Assigned {
+  /** From this replica's reserved pool: nothing was written. */
+  pooled?: boolean;
   ports: number[];
   healthCheck?: number;
   /** What this request allocated (kept values excluded), to release on a rollback. */
@@ -63,9 +68,9 @@ export class NodePortAdmission implements ServiceAdmissionPart {
     if (isFieldError(plan)) return invalid(plan.field, plan.message);
     const { allocator, metrics } = this.opts;
     const range = allocator.range.text;
-    let assigned: Assigned;
+    let assigned: Assigned | undefined = this.fromPool(plan.ports, plan.healthCheck, input.dryRun);
     try {
-      assigned = await allocator.run((txn) => this.assign(txn, plan.ports, plan.healthCheck), {
+      assigned ??= await allocator.run((txn) => this.assign(txn, plan.ports, plan.healthCheck), {
         dryRun: input.dryRun,
         signal: input.signal,
       });
@@ -100,11 +105,62 @@ export class NodePortAdmission implements ServiceAdmissionPart {
       next.spec.healthCheckNodePort = assigned.healthCheck;
       patch.push({ op: 'add', path: '/spec/healthCheckNodePort', value: assigned.healthCheck });
     }
+    const done = assigned;
     const rollback = async (): Promise<void> => {
-      if (input.dryRun || assigned.allocated.length === 0) return;
-      await allocator.run((txn) => assigned.allocated.forEach((p) => txn.release(p)));
+      if (input.dryRun || done.allocated.length === 0) return;
+      if (done.pooled) done.allocated.forEach((p) => this.opts.pool?.giveBack(p));
+      else await allocator.run((txn) => done.allocated.forEach((p) => txn.release(p)));
     };
     return { allowed: true, patch, service: next, rollback };
+  }
+
+  /**
+   * Every value from the reserved pool when the Service asks for no specific one, else undefined
+   * (and whatever was taken goes back): requested values are checked against the map itself.
+   */
+  private fromPool(
+    slots: readonly NodePortSlot[],
+    healthCheck: { field: string; keep?: number; request?: number } | undefined,
+    dryRun: boolean,
+  ): Assigned | undefined {
+    const pool = this.opts.pool;
+    const all = healthCheck ? [...slots, healthCheck] : slots;
+    if (!pool || all.some((s) => 'request' in s && s.request !== undefined)) return undefined;
+    const picks = all.filter((s) => s.keep === undefined && !('none' in s && s.none) && !('shareWith' in s && s.shareWith !== undefined)).length;
+    if (picks === 0) return undefined;
+    if (dryRun) {
+      if (picks > 1) return undefined;
+      const port = pool.peek();
+      return port === undefined ? undefined : this.fill(slots, healthCheck, [port], true);
+    }
+    const taken: number[] = [];
+    for (let i = 0; i < picks; i++) {
+      const port = pool.take();
+      if (port === undefined) break;
+      taken.push(port);
+    }
+    if (taken.length < picks) {
+      for (const p of taken.reverse()) pool.giveBack(p);
+      return undefined;
+    }
+    return this.fill(slots, healthCheck, taken, false);
+  }
+
+  private fill(
+    slots: readonly NodePortSlot[],
+    healthCheck: { field: string; keep?: number } | undefined,
+    picks: number[],
+    dryRun: boolean,
+  ): Assigned {
+    const queue = [...picks];
+    const out: Assigned = { pooled: true, ports: [], allocated: dryRun ? [] : [...picks], requested: 0, picked: picks.length };
+    for (const slot of slots) {
+      if (slot.none) out.ports.push(0);
+      else if (slot.shareWith !== undefined) out.ports.push(out.ports[slot.shareWith]);
+      else out.ports.push(slot.keep ?? queue.shift()!);
+    }
+    if (healthCheck) out.healthCheck = healthCheck.keep ?? queue.shift()!;
+    return out;
   }
 
   /** The map operation: every port's value, allocated in one go (undone as a whole on a refusal). */

@@ -9,6 +9,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { StoredRangeAllocator } from '../../shared/allocator/committer.ts';
 import { type RangeMetrics, rangeMetrics } from '../../shared/allocator/metrics.ts';
 import type { PortRange } from '../../shared/allocator/ranges.ts';
+import { ReservedPool } from '../../shared/allocator/pool.ts';
 import { WatchReleaser } from '../../shared/allocator/release.ts';
 import { RepairLoop } from '../../shared/allocator/repairloop.ts';
 import { KubeRangeAllocationStore } from '../../shared/allocator/storage.ts';
@@ -42,10 +43,9 @@ function nodePortAllocator(
 export function newNodePortAdmission(ctx: AdmissionContext): NodePortAdmission {
   const metrics = rangeMetrics(ctx.registry, 'nodeport');
   const store = new KubeRangeAllocationStore(ctx.client, { fenced: false });
-  return new NodePortAdmission({
-    allocator: nodePortAllocator(ctx, ctx.allocationRanges.nodePorts, store, metrics),
-    metrics,
-  });
+  const allocator = nodePortAllocator(ctx, ctx.allocationRanges.nodePorts, store, metrics);
+  const pool = new ReservedPool({ allocator, holder: ctx.holder, clock: ctx.clock, log: ctx.log });
+  return new NodePortAdmission({ allocator, pool, metrics });
 }
 
 export function newNodePortController(ctx: ControllerContext): Runnable {

@@ -37,11 +37,12 @@ export function describeNodePortFinding(finding: Finding<number>, range: ValueRa
 
 export function nodePortRepairOptions(
   range: PortRange,
-): Pick<RepairLoopOptions<number>, 'mapName' | 'range' | 'claimsOf' | 'reasons' | 'describe'> {
+): Pick<RepairLoopOptions<number>, 'mapName' | 'range' | 'claimsOf' | 'parseValue' | 'reasons' | 'describe'> {
   return {
     mapName: NODEPORT_MAP_NAME,
     range,
     claimsOf: (svc: V1Service) => nodePortClaims(svc),
+    parseValue: (text: string) => (/^\d+$/.test(text) ? Number(text) : undefined),
     reasons: NODEPORT_REASONS,
     describe: describeNodePortFinding,
   };

@@ -22,7 +22,7 @@ import { describeError, isConflict } from '../kube/errors.ts';
 import type { Logger } from '../log.ts';
 import { type AllocateResult, RangeAllocator, RestoreError } from './allocator.ts';
 import type { ValueRange } from './ranges.ts';
-import { type RangeAllocation, type RangeAllocationStore, rangeAllocationObject } from './storage.ts';
+import { type RangeAllocation, type RangeAllocationStore, rangeAllocationObject, type Reservation } from './storage.ts';
 
 /** The map cannot serve requests: missing, kept for another range, or unreadable. */
 export class MapUnavailableError extends Error {
@@ -42,9 +42,24 @@ export class MapUnavailableError extends Error {
 export class Transaction<V> {
   private readonly allocator: RangeAllocator<V>;
   private readonly journal: { value: V; allocated: boolean }[] = [];
+  private readonly reservations: Map<string, Reservation>;
+  private readonly reservationJournal: { holder: string; before: Reservation | undefined }[] = [];
 
-  constructor(allocator: RangeAllocator<V>) {
+  constructor(allocator: RangeAllocator<V>, reservations: Map<string, Reservation> = new Map()) {
     this.allocator = allocator;
+    this.reservations = reservations;
+  }
+
+  /** The reservation `holder` keeps in the map, if any. */
+  reservation(holder: string): Reservation | undefined {
+    return this.reservations.get(holder);
+  }
+
+  /** Sets (or, with no values, drops) `holder`'s reservation; the values must be allocated. */
+  reserve(holder: string, reservation: Omit<Reservation, 'holder'>): void {
+    this.reservationJournal.push({ holder, before: this.reservations.get(holder) });
+    if (reservation.values.length === 0) this.reservations.delete(holder);
+    else this.reservations.set(holder, { holder, ...reservation });
   }
 
   get range(): ValueRange<V> {
@@ -63,9 +78,19 @@ export class Transaction<V> {
     return value;
   }
 
+  /**
+   * Frees `value`, and takes it out of any reservation: a value a Service held was handed out,
+   * so no pool holds it any more, and a stale listing would have the repair loop keep it.
+   */
   release(value: V): boolean {
     const released = this.allocator.release(value);
-    if (released) this.journal.push({ value, allocated: false });
+    if (released) {
+      this.journal.push({ value, allocated: false });
+      const text = String(value);
+      for (const [holder, r] of this.reservations) {
+        if (r.values.includes(text)) this.reserve(holder, { ...r, values: r.values.filter((v) => v !== text) });
+      }
+    }
     return released;
   }
 
@@ -78,7 +103,7 @@ export class Transaction<V> {
   }
 
   get changed(): boolean {
-    return this.journal.length > 0;
+    return this.journal.length > 0 || this.reservationJournal.length > 0;
   }
 
   undo(): void {
@@ -87,6 +112,11 @@ export class Transaction<V> {
       else this.allocator.allocate(change.value);
     }
     this.journal.length = 0;
+    for (const { holder, before } of this.reservationJournal.reverse()) {
+      if (before) this.reservations.set(holder, before);
+      else this.reservations.delete(holder);
+    }
+    this.reservationJournal.length = 0;
   }
 }
 
@@ -167,8 +197,9 @@ export class StoredRangeAllocator<V> {
   }
 
   private async dryRun<R>(op: Operation<V, R>, signal?: AbortSignal): Promise<R> {
-    const allocator = await this.current(signal);
-    return op(new Transaction(allocator));
+    const stored = this.cached ?? (await this.load(signal));
+    const reservations = new Map((stored.reservations ?? []).map((r) => [r.holder, { ...r }]));
+    return op(new Transaction(this.restore(stored), reservations));
   }
 
   private async drain(): Promise<void> {
@@ -213,8 +244,9 @@ export class StoredRangeAllocator<V> {
         await this.opts.clock.sleep(TRANSIENT_BACKOFF_MS * 2 ** transient);
         continue;
       }
+      const reservations = new Map((before.reservations ?? []).map((r) => [r.holder, { ...r }]));
       const outcomes = batch.map((p) => {
-        const txn = new Transaction(allocator);
+        const txn = new Transaction(allocator, reservations);
         try {
           return { ok: true as const, value: p.op(txn), changed: txn.changed };
         } catch (err) {
@@ -239,6 +271,7 @@ export class StoredRangeAllocator<V> {
         allocator.snapshot(),
         { size: allocator.size(), used: allocator.used() },
         before.metadata,
+        [...reservations.values()],
       );
       try {
         const after = await this.opts.store.replace(next);

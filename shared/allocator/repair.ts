@@ -92,13 +92,15 @@ export class LeakTracker<V> {
 
 /**
  * A new map from `claims`, `stored` the map as read (undefined when missing or unreadable: then
- * there is nothing to compare with, so nothing is reported as not allocated or leaked).
+ * there is nothing to compare with, so nothing is reported as not allocated or leaked), and
+ * `reserved`: values webhook replicas hold in unexpired reservations, kept and never leaks.
  */
 export function rebuild<V>(
   range: ValueRange<V>,
   stored: RangeAllocator<V> | undefined,
   claims: readonly Claim<V>[],
   leaks: LeakTracker<V>,
+  reserved: readonly V[] = [],
 ): RebuildResult<V> {
   const rebuilt = new RangeAllocator(range);
   const holders = new Map<number, ServiceRef>();
@@ -122,6 +124,7 @@ export function rebuild<V>(
     holders.set(offset, claim.owner);
     if (stored !== undefined && !stored.has(claim.value)) findings.push({ claim, problem: 'notAllocated' });
   }
+  for (const value of reserved) rebuilt.allocate(value);
   const keptLeaks: V[] = [];
   const freedLeaks: V[] = [];
   const leaked = new Set<V>();

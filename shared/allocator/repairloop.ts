@@ -26,6 +26,7 @@ import {
   type RangeAllocation,
   type RangeAllocationStore,
   rangeAllocationObject,
+  reservationExpiry,
 } from './storage.ts';
 import { reportUtilization } from './utilization.ts';
 
@@ -38,6 +39,8 @@ export interface RepairLoopOptions<V> {
   listServices: (signal: AbortSignal) => Promise<V1Service[]>;
   /** The values of this map that a Service holds. */
   claimsOf: (svc: V1Service) => Claim<V>[];
+  /** A value from its text in a reservation (undefined: not a value of this range). */
+  parseValue: (text: string) => V | undefined;
   /** Event reason per problem, e.g. `ClusterIPOutOfRange`. */
   reasons: Record<RepairProblem, string>;
   /** Message per finding, for the Service's Event. */
@@ -67,6 +70,7 @@ const METRIC_TYPE: Record<RepairProblem, RepairErrorType> = {
   full: 'full',
 };
 const MAX_CONFLICT_REDOS = 10;
+const RESERVATION_SKEW_GRACE_MS = 60_000;
 const RETRY_MIN_MS = 1000;
 
 export class RepairLoop<V> {
@@ -105,6 +109,7 @@ export class RepairLoop<V> {
       const stored = await store.get(mapName, signal);
       let storedAllocator: RangeAllocator<V> | undefined;
       let rebuiltBecause: string | undefined;
+      let rangeChanged = false;
       if (stored) {
         storedAllocator = new RangeAllocator(range);
         try {
@@ -113,16 +118,33 @@ export class RepairLoop<V> {
           if (!(err instanceof RestoreError)) throw err;
           storedAllocator = undefined;
           rebuiltBecause = err.message;
+          rangeChanged = err.problem === 'range';
         }
       }
       const services = await this.opts.listServices(signal);
       const leaks = this.leaks.clone();
-      const result = rebuild(range, storedAllocator, services.flatMap(this.opts.claimsOf), leaks);
+      // Reservations outlive their ttl by a grace for clock skew between replicas; then they go,
+      // and their values not handed out become leaks.
+      const now = this.opts.clock.wallTime();
+      const claims = services.flatMap(this.opts.claimsOf);
+      // A reserved value a Service holds was handed out: it leaves the reservation.
+      const claimed = new Set(claims.map((c) => (c.value === undefined ? c.text : String(c.value))));
+      const reservations = (stored?.reservations ?? [])
+        .filter((r) => reservationExpiry(r) + RESERVATION_SKEW_GRACE_MS > now)
+        .map((r) => ({ ...r, values: r.values.filter((v) => !claimed.has(String(this.opts.parseValue(v) ?? v))) }))
+        .filter((r) => r.values.length > 0);
+      const reserved = reservations.flatMap((r) =>
+        r.values.map(this.opts.parseValue).filter((v): v is V => v !== undefined && range.offsetOf(v) !== undefined),
+      );
+      const result = rebuild(range, storedAllocator, claims, leaks, reserved);
       const next = rangeAllocationObject(
         mapName,
         result.rebuilt.snapshot(),
         { size: result.rebuilt.size(), used: result.rebuilt.used() },
         stored?.metadata,
+        // A map for another range drops its reservations; an unreadable bitmap keeps them (the
+        // field is separate JSON), so a replica's pool stays marked.
+        rangeChanged ? [] : reservations,
       );
       let wrote: PassResult<V>['wrote'] = 'none';
       let written: RangeAllocation | undefined = stored;
@@ -201,6 +223,7 @@ function unchanged(stored: RangeAllocation, next: RangeAllocation): boolean {
     stored.used === next.used &&
     stored.free === next.free &&
     stored.size === next.size &&
-    stored.percent === next.percent
+    stored.percent === next.percent &&
+    JSON.stringify(stored.reservations ?? []) === JSON.stringify(next.reservations ?? [])
   );
 }

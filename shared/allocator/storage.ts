@@ -15,6 +15,20 @@ export const RANGE_ALLOCATION_VERSION = 'v1alpha1';
 export const RANGE_ALLOCATION_PLURAL = 'rangeallocations';
 export const RANGE_ALLOCATION_API_VERSION = `${RANGE_ALLOCATION_GROUP}/${RANGE_ALLOCATION_VERSION}`;
 
+/**
+ * Values a webhook replica has marked in the map ahead of demand, to hand out without a write per
+ * Service (pool.ts). Only `holder` hands them out, and only until `renewedAt + ttlSeconds` minus a
+ * margin; the repair loop keeps them until then (plus a grace for clock skew) and drops the entry
+ * afterwards, so the values of a replica that went away become leaks and are freed.
+ */
+export interface Reservation {
+  holder: string;
+  values: string[];
+  /** RFC 3339. */
+  renewedAt: string;
+  ttlSeconds: number;
+}
+
 /** The object's fields: the range and bitmap, and the counts `kubectl get` shows. */
 export interface RangeAllocation extends KubernetesObject, RangeSnapshot {
   apiVersion: typeof RANGE_ALLOCATION_API_VERSION;
@@ -26,6 +40,9 @@ export interface RangeAllocation extends KubernetesObject, RangeSnapshot {
   free: number;
   /** Percent used, rounded down. */
   percent: number;
+  /** How many of `used` are reserved by webhook replicas and not handed out yet. */
+  reserved?: number;
+  reservations?: Reservation[];
 }
 
 export function rangeAllocationObject(
@@ -33,7 +50,9 @@ export function rangeAllocationObject(
   snapshot: RangeSnapshot,
   counts: { size: number; used: number },
   metadata: V1ObjectMeta = {},
+  reservations: readonly Reservation[] = [],
 ): RangeAllocation {
+  const held = reservations.filter((r) => r.values.length > 0);
   return {
     apiVersion: RANGE_ALLOCATION_API_VERSION,
     kind: 'RangeAllocation',
@@ -44,7 +63,15 @@ export function rangeAllocationObject(
     used: counts.used,
     free: counts.size - counts.used,
     percent: counts.size === 0 ? 100 : Math.floor((counts.used * 100) / counts.size),
+    ...(held.length > 0
+      ? { reserved: held.reduce((n, r) => n + r.values.length, 0), reservations: held.map((r) => ({ ...r })) }
+      : {}),
   };
+}
+
+/** The time after which a reservation no longer counts, in wall milliseconds. */
+export function reservationExpiry(r: Reservation): number {
+  return Date.parse(r.renewedAt) + r.ttlSeconds * 1000;
 }
 
 export interface RangeAllocationStore {
