@@ -128,6 +128,14 @@ export class ClusterIPAdmission implements ServiceAdmissionPart {
         denial: invalid(field, `Invalid value: "${request}": provided IP is already allocated`),
       };
     }
+    const pool = this.opts.pools?.get(family);
+    if (request === undefined && pool) {
+      const ip = input.dryRun ? pool.peek() : pool.take();
+      if (ip !== undefined) {
+        if (!input.dryRun) this.opts.metrics.allocated(range, scope);
+        return { ok: true, ip, pooled: true };
+      }
+    }
     try {
       const result = await allocator.run(
         (txn) => {

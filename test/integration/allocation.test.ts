@@ -273,9 +273,14 @@ describe('ClusterIP and NodePort allocation through our webhook', function () {
       dryRun: 'All',
       body: { metadata: { name: 'dry' }, spec: { ports: [{ port: 80 }] } },
     });
-    expect(v4.offsetOf(svc.spec!.clusterIP!)).to.not.equal(undefined);
+    const ip = svc.spec!.clusterIP!;
+    expect(v4.offsetOf(ip)).to.not.equal(undefined);
+    // Not handed out: either still free, or still in a pool's reservation (a pool refill may
+    // have written meanwhile, so compare what is held outside the pools).
     const after = (await readMap(cp.kubeConfig, 'serviceips-ipv4'))!;
-    expect(after.metadata.resourceVersion).to.equal(before.metadata.resourceVersion);
+    const reserved = (m: RangeAllocation): string[] => (m.reservations ?? []).flatMap((r) => r.values);
+    expect(after.used - (after.reserved ?? 0)).to.equal(before.used - (before.reserved ?? 0));
+    expect(!mapValues(after, v4).includes(ip) || reserved(after).includes(ip)).to.equal(true);
   });
 
   it('externalIPs outside --external-ips-allowed-cidrs are denied (CVE-2020-8554); inside are admitted', async () => {
@@ -317,21 +322,22 @@ describe('ClusterIP and NodePort allocation through our webhook', function () {
       m.data = bytes.toString('base64');
       m.used += 1;
     });
+    // Passes are read before and after each look at the map, so each look is bracketed.
     let seenAfterTwo = false;
-    await waitFor(
+    const freedBy = await waitFor(
       'the leak released',
       async () => {
-        const n = await passes();
+        const before = await passes();
         const has = await mapHas('serviceips-ipv4', leaked);
-        if (has && n - start >= 2) seenAfterTwo = true;
-        if (has) return undefined;
-        return n;
+        const after = await passes();
+        if (has && before - start >= 2) seenAfterTwo = true;
+        return has ? undefined : after;
       },
       { timeoutMs: 30_000 },
-    ).then((n) => {
-      // The pass running when the mark was written may not have seen it: the third pass that did is start+3 or start+4.
-      expect(n - start).to.be.within(3, 4);
-    });
+    );
+    // The pass running when the mark was written may not have seen it, so the third pass that
+    // did is start+3 or start+4 (and one more may complete before the count is read).
+    expect(freedBy - start).to.be.within(3, 5);
     expect(seenAfterTwo).to.equal(true);
   });
 
@@ -535,11 +541,12 @@ describe('Two manager processes allocating through one webhook Service', functio
     const ports = created.flatMap(nodePortsOf).filter((p) => p > 0);
     expect(new Set(ports).size).to.equal(ports.length);
     const map = (await readMap(cp.kubeConfig, 'serviceips-ipv4'))!;
-    // Marked: every Service IP, the kubernetes Service's, and what the replicas' pools still reserve.
-    const reserved = (map.reservations ?? []).flatMap((r) => r.values);
-    expect(reserved.filter((ip) => ips.includes(ip))).to.deep.equal([]);
-    expect(map.used).to.equal(301 + reserved.length);
-    expect(new Set(mapValues(map, range))).to.deep.equal(new Set([...ips, '10.98.0.1', ...reserved]));
+    // Marked: every Service IP, the kubernetes Service's, and what the replicas' pools still hold.
+    // (A value taken while its pool's refill was in flight may still be listed until the next
+    // refill or repair pass; it is marked once either way.)
+    const pooled = (map.reservations ?? []).flatMap((r) => r.values).filter((ip) => !ips.includes(ip));
+    expect(map.used).to.equal(301 + pooled.length);
+    expect(new Set(mapValues(map, range))).to.deep.equal(new Set([...ips, '10.98.0.1', ...pooled]));
     // Both replicas answered admission requests, and the group commit kept the writes far below one per create.
     const served = await Promise.all(
       procs.map((p) =>
