@@ -6,7 +6,7 @@
  * it, the replica marks a block of free values in the map as its reservation (one group-committed
  * write), then hands them out one by one with no write at all: each was persisted as allocated
  * before it is handed out, so no other replica can hand it out too, and a refill starts in the
- * background when the pool runs low.
+ * background when half the pool is gone.
  *
  * What keeps it right:
  * - only the holder hands out its reserved values, and only until `renewedAt + ttl - margin` by
@@ -36,7 +36,7 @@ export interface ReservedPoolOptions<V> {
   ttlMs?: number;
   /** The holder stops handing out this long before the ttl ends; default 5 min. */
   marginMs?: number;
-  /** Most values reserved at once; default 32 (fewer for small ranges). */
+  /** Most values reserved at once; default 64 (fewer for small ranges: 1/64 of the range). */
   maxSize?: number;
 }
 
@@ -57,7 +57,7 @@ export class ReservedPool<V> {
   constructor(opts: ReservedPoolOptions<V>) {
     this.opts = opts;
     const size = opts.allocator.range.size;
-    this.capacity = size < MIN_RANGE_FOR_POOL ? 0 : Math.min(opts.maxSize ?? 32, Math.floor(size / 64));
+    this.capacity = size < MIN_RANGE_FOR_POOL ? 0 : Math.min(opts.maxSize ?? 64, Math.floor(size / 64));
   }
 
   /** A reserved value, removed from the pool, or undefined (empty, expired, or no pool). */
@@ -98,7 +98,8 @@ export class ReservedPool<V> {
   }
 
   private refillIfLow(): void {
-    if (this.refilling || this.values.length > this.capacity / 4) return;
+    // Refill at half: under load a write takes long, and the other half must last until it lands.
+    if (this.refilling || this.values.length > this.capacity / 2) return;
     this.refilling = this.refill().finally(() => (this.refilling = undefined));
   }
 
