@@ -51,7 +51,7 @@ test: lint test-unit test-integration ## lint + unit + integration
 run: install envtest-assets ## run the manager: against your cluster if one is configured, else a local control plane
 	node cmd/run.ts $(ARGS)
 
-bench: install build envtest-assets kube-controller-manager ## ours vs kube-controller-manager, S1-S4 (< 30 min); docs/BENCHMARKS.md
+bench: install build envtest-assets kube-controller-manager ## ours vs kube-controller-manager (S1-S4, C1) and allocation (S5, S6), about 45 min; docs/BENCHMARKS.md
 	node bench/run.ts $(ARGS)
 
 clean: ## remove build output (the envtest cache stays)

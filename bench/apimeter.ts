@@ -82,6 +82,28 @@ export class ApiMeter {
     return r;
   }
 
+  /** The API server's whole /metrics text. */
+  async text(): Promise<string> {
+    return (await fetch(this.url, { dispatcher: this.agent })).text();
+  }
+
+  /**
+   * Every request to `resource` (no subresource) the API server answered so far, by verb and
+   * code: "PUT 200" -> requests, "PUT 409" -> requests, ...
+   */
+  async requests(resource: string): Promise<Counts> {
+    const text = await (await fetch(this.url, { dispatcher: this.agent })).text();
+    const counts: Counts = {};
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('apiserver_request_total{')) continue;
+      if (/resource="([\w.]+)"/.exec(line)?.[1] !== resource) continue;
+      if ((/subresource="(\w*)"/.exec(line)?.[1] ?? '') !== '') continue;
+      const key = `${/verb="(\w+)"/.exec(line)?.[1] ?? ''} ${/code="(\w+)"/.exec(line)?.[1] ?? ''}`;
+      counts[key] = (counts[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return counts;
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
   }

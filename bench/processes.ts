@@ -1,7 +1,9 @@
 /**
  * The two controller-managers as child processes with the same settings, and what we measure of
  * them: peak RSS and CPU seconds from /proc (the same meter for both), and for ours the event-loop
- * lag p99 from its /metrics.
+ * lag p99 from its /metrics. Every manager started here is SIGKILLed when the bench process exits,
+ * also after a failure or a signal (the control plane's own exit hook does the same for etcd and
+ * kube-apiserver); `withCleanup` stops what a session started, in reverse order, on every path.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
@@ -23,7 +25,38 @@ export interface RunningManager {
   kind: ManagerKind;
   pid: number;
   metricsUrl?: string;
+  /** Undefined while it runs; once it has exited, how (with the tail of its stderr). */
+  exited(): string | undefined;
+  /** SIGTERM (SIGKILL after 15 s); throws when it had already exited on its own. */
   stop(): Promise<void>;
+}
+
+export interface ManagerOptions {
+  /** Extra V8 flags for ours (before the entry point). */
+  nodeArgs?: readonly string[];
+  /** stdout and stderr to this file (appended). */
+  logPath?: string;
+  /** Its kubeconfig; default the control plane's admin kubeconfig. */
+  kubeconfigPath?: string;
+  /** `--controllers`; default CONTROLLERS. */
+  controllers?: string;
+  /** More flags, after the shared ones (ours only: e.g. the webhook's). */
+  extraArgs?: readonly string[];
+}
+
+/** Managers still running: killed when the bench process exits, however it exits. */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
+  }
 }
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,9 +69,9 @@ export const CONTROLLERS = 'endpoint,endpointslice,endpointslicemirroring';
  */
 export const OURS_NODE_FLAGS: readonly string[] = ['--max-old-space-size=256', '--max-semi-space-size=16'];
 
-function sharedFlags(s: Settings): string[] {
+function sharedFlags(s: Settings, controllers: string): string[] {
   return [
-    `--controllers=${CONTROLLERS}`,
+    `--controllers=${controllers}`,
     '--leader-elect=false',
     `--kube-api-qps=${s.qps}`,
     `--kube-api-burst=${s.burst}`,
@@ -66,11 +99,9 @@ export async function startManager(
   kind: ManagerKind,
   cp: ControlPlane,
   s: Settings,
-  extraNodeArgs: string[] = [],
-  logPath?: string,
-  /** Its kubeconfig; default the control plane's admin kubeconfig. */
-  kubeconfigPath: string = cp.kubeconfigPath,
+  opts: ManagerOptions = {},
 ): Promise<RunningManager> {
+  const { logPath, kubeconfigPath = cp.kubeconfigPath, controllers = CONTROLLERS } = opts;
   let child: ChildProcess;
   // stdout and stderr (our JSON log) to a file when asked (e.g. `--node-args=--trace-gc`);
   // otherwise stderr's tail is kept for errors.
@@ -84,22 +115,26 @@ export async function startManager(
     child = spawn(
       process.execPath,
       [
-        ...extraNodeArgs,
+        ...(opts.nodeArgs ?? []),
         oursEntry(),
         `--kubeconfig=${kubeconfigPath}`,
         `--metrics-bind-address=127.0.0.1:${port}`,
         '--health-probe-bind-address=0',
         '--log-format=json',
-        ...sharedFlags(s),
+        ...sharedFlags(s, controllers),
+        ...(opts.extraArgs ?? []),
       ],
       { stdio: ['ignore', stdout, logFd ?? 'pipe'] },
     );
   } else {
     const bin = join(findAssets().dir, 'kube-controller-manager');
-    child = spawn(bin, [`--kubeconfig=${kubeconfigPath}`, '--secure-port=0', '--v=0', ...sharedFlags(s)], {
-      stdio: ['ignore', stdout, logFd ?? 'pipe'],
-    });
+    child = spawn(
+      bin,
+      [`--kubeconfig=${kubeconfigPath}`, '--secure-port=0', '--v=0', ...sharedFlags(s, controllers)],
+      { stdio: ['ignore', stdout, logFd ?? 'pipe'] },
+    );
   }
+  track(child);
   child.stderr?.on('data', (d: Buffer) => {
     stderr.push(d.toString());
     if (stderr.length > 200) stderr.shift();
@@ -112,20 +147,108 @@ export async function startManager(
   );
   if (child.pid === undefined) throw new Error(`${kind} did not start`);
   const pid = child.pid;
+  const exitedHow = (): string | undefined =>
+    child.exitCode === null && child.signalCode === null
+      ? undefined
+      : `${kind} exited early (${child.exitCode ?? child.signalCode}): ${stderr.join('').slice(-2000)}`;
   return {
     kind,
     pid,
     metricsUrl,
+    exited: exitedHow,
     stop: async () => {
-      if (child.exitCode !== null) {
-        throw new Error(`${kind} exited early (${child.exitCode}): ${stderr.join('').slice(-2000)}`);
-      }
+      const early = exitedHow();
+      if (early !== undefined) throw new Error(early);
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
       clearTimeout(timer);
     },
   };
+}
+
+/** The p99 event-loop lag ours last published (`nodejs_eventloop_lag_p99_seconds`), seconds. */
+export async function eventLoopLagP99(metricsUrl: string | undefined): Promise<number | undefined> {
+  if (!metricsUrl) return undefined;
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const m = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The highest event-loop lag p99 ours shows while a scenario runs: sampled every 2 s (each sample
+ * covers the time since the one before), and once more at `stop`.
+ */
+export class LagSampler {
+  private max = 0;
+  private readonly timer: NodeJS.Timeout;
+  private readonly url: string | undefined;
+
+  constructor(metricsUrl: string | undefined, everyMs = 2000) {
+    this.url = metricsUrl;
+    this.timer = setInterval(() => {
+      void eventLoopLagP99(this.url).then((v) => (this.max = Math.max(this.max, v ?? 0)));
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  /** Stops sampling (idempotent) and resolves with the highest sample, seconds. */
+  async stop(): Promise<number> {
+    clearInterval(this.timer);
+    this.max = Math.max(this.max, (await eventLoopLagP99(this.url)) ?? 0);
+    return this.max;
+  }
+}
+
+/**
+ * Runs `body` with a `Cleanup` it registers a stop for each thing it starts on: those run in
+ * reverse order however `body` ends, each one even when one before it failed. The body's error
+ * wins (cleanup errors are then only logged); after a successful body the first cleanup error is
+ * thrown.
+ */
+export async function withCleanup<T>(body: (cleanup: Cleanup) => Promise<T>): Promise<T> {
+  const cleanup = new Cleanup();
+  let result: T;
+  try {
+    result = await body(cleanup);
+  } catch (err) {
+    for (const e of await cleanup.run()) warn(e);
+    throw err;
+  }
+  const errors = await cleanup.run();
+  for (const e of errors.slice(1)) warn(e);
+  if (errors.length > 0) throw errors[0];
+  return result;
+}
+
+function warn(err: unknown): void {
+  process.stderr.write(`[bench] while stopping: ${err instanceof Error ? err.message : String(err)}\n`);
+}
+
+export class Cleanup {
+  private readonly steps: (() => unknown)[] = [];
+
+  /** Registers a stop step (sync or async). */
+  defer(step: () => unknown): void {
+    this.steps.push(step);
+  }
+
+  /** Runs the steps, last registered first; resolves with the errors they threw. */
+  async run(): Promise<unknown[]> {
+    const errors: unknown[] = [];
+    for (const step of this.steps.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    return errors;
+  }
 }
 
 /** Resident set size and CPU seconds (user + system) of a process, from /proc. */
@@ -152,6 +275,7 @@ export class ProcSampler {
     this.startCpu = procStats(pid).cpuSeconds;
     this.sample();
     this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
   }
 
   private sample(): void {

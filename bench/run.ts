@@ -1,10 +1,16 @@
 /**
  * `make bench`: ours and kube-controller-manager side by side, each on its own fresh local control
- * plane, same QPS/burst, workers and batch periods; the scenarios of scenarios.ts; figures from the
- * API server's metrics and /proc; results to bench-results/<time>.json and docs/BENCHMARKS.md.
+ * plane, same QPS/burst, workers and batch periods; the scenarios of scenarios.ts (S1-S4, the
+ * resilience scenario C1) and of allocation.ts (S5: ours vs the API server's built-in allocator;
+ * S6: ours only); figures from the API server's metrics, ours' /metrics and /proc; results to
+ * bench-results/<time>.json and docs/BENCHMARKS.md.
  *
- * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4,S5 --scale=1
- *        --managers=ours,kube-controller-manager --no-doc --cpu-prof (ours writes a .cpuprofile)
+ * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4,C1,S5,S6
+ *        --scale=1 (shrinks every workload: pods, Services, flips, S5's creates, S6's fewest creates)
+ *        --managers=ours,kube-controller-manager (for S1-S4 and C1; S5 always runs ours and the
+ *        built-in allocator, S6 ours)
+ *        --s6-baseline (S6's load once more without our webhook, the API server allocating alone)
+ *        --no-doc --cpu-prof (ours writes a .cpuprofile)
  *        --logs (managers' stdout to bench-results/logs-<start>/)
  *        --node-args="--max-old-space-size=256" (extra V8 flags for ours, after OURS_NODE_FLAGS)
  *        --report-only=bench-results/X.json (only re-render docs/BENCHMARKS.md from a run)
@@ -17,8 +23,23 @@ import { startCutProxy, type CutProxy } from '../test/integration/helpers/cutpro
 import { ApiMeter, diff, totalWrites, type Counts, type Reads } from './apimeter.ts';
 import { ConvergenceWatch, type Comparison } from './compare.ts';
 import { measureFloor, type FloorCalibration } from './floor.ts';
-import { OURS_NODE_FLAGS, ProcSampler, startManager, type ManagerKind, type Settings } from './processes.ts';
-import { renderMarkdown } from './report.ts';
+import {
+  ALLOCATION_SCENARIOS,
+  runAdmissionUnderLoad,
+  runAllocationThroughput,
+  type AdmissionResult,
+  type AllocationResult,
+} from './allocation.ts';
+import {
+  LagSampler,
+  OURS_NODE_FLAGS,
+  ProcSampler,
+  startManager,
+  withCleanup,
+  type ManagerKind,
+  type Settings,
+} from './processes.ts';
+import { renderAllocationSections, renderMarkdown } from './report.ts';
 import { type LatencySummary, summarize } from './stats.ts';
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { Model, WorkloadWriter } from './workload.ts';
@@ -51,24 +72,23 @@ export interface BenchRun {
   machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string };
   versions: { kubernetes: string; etcd: string; ours: string };
   settings: Settings;
+  /** The endpoint scenarios (S1-S4, C1). */
   results: ScenarioResult[];
-  floor: FloorCalibration;
+  /** S5, one per allocator (absent in older runs). */
+  allocation?: AllocationResult[];
+  /** S6 (absent in older runs). */
+  admission?: AdmissionResult[];
+  /**
+   * When S5/S6 come from another run than the rest (merged by hand into one report): that run.
+   */
+  allocationRun?: { startedAt: string; durationSeconds: number; command: string };
+  /** Measured when an endpoint scenario ran. */
+  floor?: FloorCalibration;
 }
 
 function flag(name: string, fallback: string): string {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
   return hit ? hit.slice(name.length + 3) : fallback;
-}
-
-async function lagP99(url: string | undefined): Promise<number | undefined> {
-  if (!url) return undefined;
-  try {
-    const text = await (await fetch(url)).text();
-    const m = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function runSession(
@@ -79,26 +99,34 @@ async function runSession(
   scale: number,
   logDir: string | undefined,
 ): Promise<ScenarioResult[]> {
-  const cp = await startControlPlane();
-  const meter = new ApiMeter(cp);
-  const results: ScenarioResult[] = [];
-  let manager: Awaited<ReturnType<typeof startManager>> | undefined;
-  let watch: ConvergenceWatch | undefined;
-  let proxy: CutProxy | undefined;
-  try {
+  return withCleanup(async (cleanup) => {
+    const cp = await startControlPlane();
+    cleanup.defer(() => cp.stop());
+    const meter = new ApiMeter(cp);
+    cleanup.defer(() => meter.close());
+    const results: ScenarioResult[] = [];
     // The manager reaches the API server through a proxy when a scenario cuts its connections.
     let kubeconfig = cp.kubeconfigPath;
+    let proxy: CutProxy | undefined;
     if (scenarios.some((s) => s.cutConnectionsEveryMs !== undefined)) {
-      proxy = await startCutProxy(cp.apiServerUrl);
+      const started = await startCutProxy(cp.apiServerUrl);
+      cleanup.defer(() => started.close());
+      proxy = started;
       kubeconfig = join(cp.dir, 'through-proxy.kubeconfig');
-      writeFileSync(kubeconfig, proxy.kubeConfigThrough(cp.kubeConfig).exportConfig(), { mode: 0o600 });
+      writeFileSync(kubeconfig, started.kubeConfigThrough(cp.kubeConfig).exportConfig(), { mode: 0o600 });
     }
-    watch = await ConvergenceWatch.start(cp.kubeConfig);
+    const watch = await ConvergenceWatch.start(cp.kubeConfig);
+    cleanup.defer(() => watch.stop());
     const w = new WorkloadWriter(cp.kubeConfig);
     await w.namespace();
     const logPath =
       logDir === undefined ? undefined : join(logDir, `${kind}-${scenarios.map((x) => x.id).join('')}.log`);
-    manager = await startManager(kind, cp, settings, kind === 'ours' ? nodeArgs : [], logPath, kubeconfig);
+    const manager = await startManager(kind, cp, settings, {
+      nodeArgs: kind === 'ours' ? nodeArgs : [],
+      logPath,
+      kubeconfigPath: kubeconfig,
+    });
+    cleanup.defer(() => manager.stop());
     // Ready when a probe Service gets its Endpoints: caches synced, controllers running.
     const probe = new Model();
     await w.services(probe, ['probe']);
@@ -117,18 +145,15 @@ async function runSession(
         scenario.cutConnectionsEveryMs !== undefined && proxy
           ? setInterval(() => proxy?.cutAll(), scenario.cutConnectionsEveryMs)
           : undefined;
+      cleanup.defer(() => clearInterval(cutter));
       const sampler = new ProcSampler(manager.pid);
-      let maxLag = 0;
-      const metricsUrl = manager.metricsUrl;
-      const lagTimer = setInterval(() => {
-        void lagP99(metricsUrl).then((v) => (maxLag = Math.max(maxLag, v ?? 0)));
-      }, 2000);
+      cleanup.defer(() => sampler.stop());
+      const lag = new LagSampler(manager.metricsUrl);
+      cleanup.defer(() => lag.stop());
       const started = Date.now();
       const readiness: Promise<number | undefined>[] = [];
-      const comparator = watch;
       w.onStatusWrite = scenario.timesReadiness
-        ? (pod, issuedAt) =>
-            readiness.push(comparator.expectReadiness(pod.service, pod.ip, pod.ready, issuedAt))
+        ? (pod, issuedAt) => readiness.push(watch.expectReadiness(pod.service, pod.ip, pod.ready, issuedAt))
         : undefined;
       await scenario.run(w, model, scale);
       clearInterval(cutter);
@@ -137,8 +162,7 @@ async function runSession(
       const converged = await watch.until(model, 600_000);
       watch.settleProbes();
       const readinessLatencies = (await Promise.all(readiness)).filter((x): x is number => x !== undefined);
-      clearInterval(lagTimer);
-      maxLag = Math.max(maxLag, (await lagP99(metricsUrl)) ?? 0);
+      const maxLag = await lag.stop();
       const stats = sampler.stop();
       const writes = diff(await meter.read(), before);
       const readsAfter = await meter.reads();
@@ -181,20 +205,26 @@ async function runSession(
       );
       results.push(result);
     }
-  } finally {
-    await manager?.stop();
-    await proxy?.close();
-    await watch?.stop();
-    await meter.close();
-    await cp.stop();
+    return results;
+  });
+}
+
+/**
+ * Runs of before the rename (the connection-cut scenario was S5, now C1) read as today's, so
+ * `--report-only` of an older JSON does not show the resilience scenario under S5's name.
+ */
+function migrate(run: BenchRun): BenchRun {
+  for (const r of run.results) {
+    if (r.scenario === 'S5' && (r.connectionsCut !== undefined || r.title.startsWith('watch disconnects')))
+      r.scenario = 'C1';
   }
-  return results;
+  return run;
 }
 
 async function main(): Promise<void> {
   const reportOnly = flag('report-only', '');
   if (reportOnly !== '') {
-    writeDocs(JSON.parse(readFileSync(reportOnly, 'utf8')) as BenchRun);
+    writeDocs(migrate(JSON.parse(readFileSync(reportOnly, 'utf8')) as BenchRun));
     return;
   }
   const startedAt = new Date();
@@ -205,7 +235,12 @@ async function main(): Promise<void> {
     batchPeriod: flag('batch-period', '0s'),
   };
   const scale = Number(flag('scale', '1'));
-  const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4,S5').split(','));
+  const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4,C1,S5,S6').split(','));
+  const known = [...SCENARIOS.map((s) => s.id), ...ALLOCATION_SCENARIOS.map((s) => s.id)];
+  const unknown = [...wanted].filter((id) => !known.includes(id));
+  if (unknown.length > 0) {
+    throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  }
   const managers = flag('managers', 'ours,kube-controller-manager').split(',') as ManagerKind[];
   const nodeArgs = [
     ...OURS_NODE_FLAGS,
@@ -219,19 +254,41 @@ async function main(): Promise<void> {
     ? join('bench-results', `logs-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
     : undefined;
   if (logDir !== undefined) mkdirSync(logDir, { recursive: true });
-  if (managers.includes('kube-controller-manager') && !findAssets().kubeControllerManager) {
+  const endpointScenarios = SCENARIOS.filter((s) => wanted.has(s.id));
+  if (
+    endpointScenarios.length > 0 &&
+    managers.includes('kube-controller-manager') &&
+    !findAssets().kubeControllerManager
+  ) {
     throw new Error('no kube-controller-manager binary: run `make kube-controller-manager`');
   }
 
   const results: ScenarioResult[] = [];
   for (const session of ['A', 'B', 'C'] as const) {
-    const scenarios = SCENARIOS.filter((s) => s.session === session && wanted.has(s.id));
+    const scenarios = endpointScenarios.filter((s) => s.session === session);
     if (scenarios.length === 0) continue;
     for (const kind of managers)
       results.push(...(await runSession(kind, scenarios, settings, nodeArgs, scale, logDir)));
   }
-  process.stderr.write('[bench] floor: a bare client loop at the same QPS/burst\n');
-  const floor = await measureFloor(settings);
+  const sessionOptions = { settings, nodeArgs, scale, logDir };
+  const allocation: AllocationResult[] = [];
+  if (wanted.has('S5')) {
+    for (const mode of ['ours', 'built-in'] as const)
+      allocation.push(await runAllocationThroughput(mode, sessionOptions));
+  }
+  const admission: AdmissionResult[] = [];
+  if (wanted.has('S6')) {
+    // --s6-baseline: S6's load once more with the built-in allocator (not part of `make bench`).
+    for (const mode of process.argv.includes('--s6-baseline')
+      ? (['ours', 'built-in'] as const)
+      : (['ours'] as const))
+      admission.push(await runAdmissionUnderLoad(mode, sessionOptions));
+  }
+  let floor: FloorCalibration | undefined;
+  if (results.length > 0) {
+    process.stderr.write('[bench] floor: a bare client loop at the same QPS/burst\n');
+    floor = await measureFloor(settings);
+  }
 
   const versions = pinnedVersions();
   const { VERSION } = await import('../shared/version.ts');
@@ -248,12 +305,15 @@ async function main(): Promise<void> {
     versions: { kubernetes: versions.kubernetes, etcd: versions.etcd, ours: VERSION },
     settings,
     results,
-    floor,
+    ...(allocation.length > 0 ? { allocation } : {}),
+    ...(admission.length > 0 ? { admission } : {}),
+    ...(floor ? { floor } : {}),
   };
   mkdirSync('bench-results', { recursive: true });
   const file = join('bench-results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
   process.stderr.write(`[bench] wrote ${file}\n`);
+  if (allocation.length > 0 || admission.length > 0) process.stdout.write(renderAllocationSections(run));
   if (!process.argv.includes('--no-doc')) writeDocs(run);
 }
 

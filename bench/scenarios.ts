@@ -1,8 +1,9 @@
 /**
- * The benchmark scenarios. Each declares its workload (written straight to the API server through
- * WorkloadWriter, seeded) and leaves its expected result in the Model, which the comparator
- * checks. A scenario may continue the state of the one before it in the same session (S3 rolls
- * S1's pods, S4 flaps S2's); `session` names the fresh control plane it runs on.
+ * The endpoint benchmark scenarios (S1-S4 and the resilience scenario C1). Each declares its
+ * workload (written straight to the API server through WorkloadWriter, seeded) and leaves its
+ * expected result in the Model, which the comparator checks. A scenario may continue the state of
+ * the one before it in the same session (S3 rolls S1's pods, S4 flaps S2's); `session` names the
+ * fresh control plane it runs on. The allocation scenarios S5 and S6 are in allocation.ts.
  */
 import { prng, type Model, type PodModel, type WorkloadWriter } from './workload.ts';
 
@@ -108,8 +109,9 @@ export const S4: Scenario = {
   run: (w, model, scale) => flipReadiness(w, model, 4, Math.round(1000 * scale), 60_000 * scale),
 };
 
-export const S5: Scenario = {
-  id: 'S5',
+/** Resilience: the watches and connections of the controller-manager cut again and again. */
+export const C1: Scenario = {
+  id: 'C1',
   title:
     'watch disconnects: 200 Services x 5 pods, 300 Ready flips over 60 s, every connection cut every 10 s',
   session: 'C',
@@ -126,4 +128,4 @@ export const S5: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [S1, S3, S2, S4, S5];
+export const SCENARIOS: readonly Scenario[] = [S1, S3, S2, S4, C1];

@@ -5,6 +5,7 @@
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { isAlreadyExists, isNotFound, statusCode } from '../shared/kube/errors.ts';
 import { inParallel } from '../test/integration/helpers/fixtures.ts';
 
 export const NAMESPACE = 'bench';
@@ -49,6 +50,8 @@ export class Model {
 }
 
 const PATCH_OPTS = { middleware: [], middlewareMergeStrategy: 'append' as const };
+/** Tries of a write whose connection failed before any answer (an overloaded API server hanging up). */
+const TRANSPORT_TRIES = 3;
 
 /** Writes the model to the API server; every write goes through here so its end time is known. */
 export class WorkloadWriter {
@@ -65,9 +68,38 @@ export class WorkloadWriter {
     this.width = width;
   }
 
+  /** Writes sent again after their connection failed without an answer (see `send`). */
+  transportRetries = 0;
+
   private done(): void {
     this.writes++;
     this.lastWriteAt = Date.now();
+  }
+
+  /**
+   * Sends a write, again (after a second) when its connection failed before any answer: an API
+   * server saturated by S6 has closed the workload's connections. A create (delete) that was done
+   * before the connection failed answers AlreadyExists (NotFound) the next time: `doneIf` says so.
+   * Any other answer of the API server is final (thrown), as before.
+   */
+  private async send(
+    write: () => Promise<unknown>,
+    doneIf: (err: unknown) => boolean = () => false,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (attempt > 1 && doneIf(err)) return;
+        if (statusCode(err) !== undefined || attempt >= TRANSPORT_TRIES) throw err;
+        this.transportRetries++;
+        process.stderr.write(
+          `[bench] workload: a write's connection failed (${err instanceof Error ? err.message : String(err)}); sending it again\n`,
+        );
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   async namespace(): Promise<void> {
@@ -104,16 +136,22 @@ export class WorkloadWriter {
   /** Creates the pods (bound to their node) and writes each one's status: Running, IP, Ready. */
   async pods(model: Model, pods: readonly PodModel[]): Promise<void> {
     await inParallel(pods, this.width, async (pod) => {
-      await this.core.createNamespacedPod({
-        namespace: NAMESPACE,
-        body: {
-          metadata: { name: pod.name, labels: { svc: pod.service } },
-          spec: {
-            nodeName: pod.node,
-            containers: [{ name: 'c', image: 'registry.invalid/none:1', ports: [{ containerPort: 8080 }] }],
-          },
-        },
-      });
+      await this.send(
+        () =>
+          this.core.createNamespacedPod({
+            namespace: NAMESPACE,
+            body: {
+              metadata: { name: pod.name, labels: { svc: pod.service } },
+              spec: {
+                nodeName: pod.node,
+                containers: [
+                  { name: 'c', image: 'registry.invalid/none:1', ports: [{ containerPort: 8080 }] },
+                ],
+              },
+            },
+          }),
+        isAlreadyExists,
+      );
       this.done();
       await this.status(pod);
       model.pods.set(pod.name, pod);
@@ -137,16 +175,21 @@ export class WorkloadWriter {
         },
       ],
     };
-    await this.core.patchNamespacedPodStatus(
-      { name: pod.name, namespace: NAMESPACE, body: [{ op: 'add', path: '/status', value: status }] },
-      PATCH_OPTS,
+    await this.send(() =>
+      this.core.patchNamespacedPodStatus(
+        { name: pod.name, namespace: NAMESPACE, body: [{ op: 'add', path: '/status', value: status }] },
+        PATCH_OPTS,
+      ),
     );
     this.done();
   }
 
   async deletePods(model: Model, names: readonly string[]): Promise<void> {
     await inParallel(names, this.width, async (name) => {
-      await this.core.deleteNamespacedPod({ name, namespace: NAMESPACE, gracePeriodSeconds: 0 });
+      await this.send(
+        () => this.core.deleteNamespacedPod({ name, namespace: NAMESPACE, gracePeriodSeconds: 0 }),
+        isNotFound,
+      );
       this.done();
       model.pods.delete(name);
     });

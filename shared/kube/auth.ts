@@ -13,7 +13,7 @@
  * HTTP/1.1 only. undici 8 negotiates HTTP/2 by default, so every request and watch shared one
  * connection; when it was reset (a load balancer's cut, a network blip), the watches renewed at
  * once after the reset were sometimes dispatched onto the dead session and hung until undici's
- * PING check closed it two minutes later: in 2 of 5 runs of `make bench` S5 the manager went deaf
+ * PING check closed it two minutes later: in 2 of 5 runs of `make bench` C1 the manager went deaf
  * for that long (docs/PERFORMANCE.md section 7). Over HTTP/1.1 each watch has its own connection
  * and a reset fails only the requests on it, at once.
  */
