@@ -41,7 +41,13 @@ export function newClusterIPAdmission(ctx: AdmissionContext): ClusterIPAdmission
     allocators.set(range.family, allocator);
     pools.set(
       range.family,
-      new ReservedPool({ allocator, holder: ctx.holder, clock: ctx.clock, log: ctx.log, skip: heldByApiServer }),
+      new ReservedPool({
+        allocator,
+        holder: ctx.holder,
+        clock: ctx.clock,
+        log: ctx.log,
+        skip: heldByApiServer,
+      }),
     );
   }
   return new ClusterIPAdmission({

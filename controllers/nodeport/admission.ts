@@ -126,7 +126,10 @@ export class NodePortAdmission implements ServiceAdmissionPart {
     const pool = this.opts.pool;
     const all = healthCheck ? [...slots, healthCheck] : slots;
     if (!pool || all.some((s) => 'request' in s && s.request !== undefined)) return undefined;
-    const picks = all.filter((s) => s.keep === undefined && !('none' in s && s.none) && !('shareWith' in s && s.shareWith !== undefined)).length;
+    const picks = all.filter(
+      (s) =>
+        s.keep === undefined && !('none' in s && s.none) && !('shareWith' in s && s.shareWith !== undefined),
+    ).length;
     if (picks === 0) return undefined;
     if (dryRun) {
       if (picks > 1) return undefined;
@@ -153,7 +156,13 @@ export class NodePortAdmission implements ServiceAdmissionPart {
     dryRun: boolean,
   ): Assigned {
     const queue = [...picks];
-    const out: Assigned = { pooled: true, ports: [], allocated: dryRun ? [] : [...picks], requested: 0, picked: picks.length };
+    const out: Assigned = {
+      pooled: true,
+      ports: [],
+      allocated: dryRun ? [] : [...picks],
+      requested: 0,
+      picked: picks.length,
+    };
     for (const slot of slots) {
       if (slot.none) out.ports.push(0);
       else if (slot.shareWith !== undefined) out.ports.push(out.ports[slot.shareWith]);

@@ -22,7 +22,12 @@ import { describeError, isConflict } from '../kube/errors.ts';
 import type { Logger } from '../log.ts';
 import { type AllocateResult, RangeAllocator, RestoreError } from './allocator.ts';
 import type { ValueRange } from './ranges.ts';
-import { type RangeAllocation, type RangeAllocationStore, rangeAllocationObject, type Reservation } from './storage.ts';
+import {
+  type RangeAllocation,
+  type RangeAllocationStore,
+  rangeAllocationObject,
+  type Reservation,
+} from './storage.ts';
 
 /** The map cannot serve requests: missing, kept for another range, or unreadable. */
 export class MapUnavailableError extends Error {
@@ -88,7 +93,8 @@ export class Transaction<V> {
       this.journal.push({ value, allocated: false });
       const text = String(value);
       for (const [holder, r] of this.reservations) {
-        if (r.values.includes(text)) this.reserve(holder, { ...r, values: r.values.filter((v) => v !== text) });
+        if (r.values.includes(text))
+          this.reserve(holder, { ...r, values: r.values.filter((v) => v !== text) });
       }
     }
     return released;

@@ -131,10 +131,15 @@ export class RepairLoop<V> {
       const claimed = new Set(claims.map((c) => (c.value === undefined ? c.text : String(c.value))));
       const reservations = (stored?.reservations ?? [])
         .filter((r) => reservationExpiry(r) + RESERVATION_SKEW_GRACE_MS > now)
-        .map((r) => ({ ...r, values: r.values.filter((v) => !claimed.has(String(this.opts.parseValue(v) ?? v))) }))
+        .map((r) => ({
+          ...r,
+          values: r.values.filter((v) => !claimed.has(String(this.opts.parseValue(v) ?? v))),
+        }))
         .filter((r) => r.values.length > 0);
       const reserved = reservations.flatMap((r) =>
-        r.values.map(this.opts.parseValue).filter((v): v is V => v !== undefined && range.offsetOf(v) !== undefined),
+        r.values
+          .map(this.opts.parseValue)
+          .filter((v): v is V => v !== undefined && range.offsetOf(v) !== undefined),
       );
       const result = rebuild(range, storedAllocator, claims, leaks, reserved);
       const next = rangeAllocationObject(
