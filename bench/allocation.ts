@@ -9,7 +9,8 @@
  *   same /20 for the API server and, in "ours", for our map.
  * - S6, admission latency under load: in one manager process, while the 10,000-pod Service of S1
  *   is being synced (S1's own workload), Services are created through the webhook at a steady
- *   20/s by a client in a worker thread, for as long as the sync runs (at least 200 creates).
+ *   20/s (BENCH_S6_RATE) by a client in a worker thread, for as long as the sync runs (at least
+ *   200 creates).
  *
  * In both, ours runs as in the other scenarios (its own process, the same client QPS/burst,
  * workers and batch periods) with the endpoint controllers plus `clusterip,nodeport` and the
@@ -63,8 +64,9 @@ import { Model, NAMESPACE, WorkloadWriter } from './workload.ts';
 
 export const S5_TITLE =
   "allocation throughput: 2,000 Services (1 in 10 NodePort) from 50 concurrent clients, ours vs the API server's built-in allocator";
-export const S6_TITLE =
-  "admission latency under load: Services created through the webhook at 20/s while S1's 10,000-pod Service is synced";
+/** S6: creates per second (20; `BENCH_S6_RATE` overrides, to find what the control plane sustains). */
+export const S6_RATE = Number(process.env.BENCH_S6_RATE ?? 20);
+export const S6_TITLE = `admission latency under load: Services created through the webhook at ${S6_RATE}/s while S1's 10,000-pod Service is synced`;
 /** The allocation scenarios, for `--scenarios` (run.ts runs them after the endpoint sessions). */
 export const ALLOCATION_SCENARIOS: readonly { id: 'S5' | 'S6'; title: string }[] = [
   { id: 'S5', title: S5_TITLE },
@@ -77,8 +79,7 @@ export const S5_CLIENTS = 50;
 export const NODE_PORT_EVERY = 10;
 /** S5's ClusterIP range, for the API server and for our map: 4,094 addresses, room for 2,000. */
 export const S5_RANGE = '10.0.0.0/20';
-/** S6: creates per second, the fewest creates (x scale), and its range (room for any duration). */
-export const S6_RATE = 20;
+/** S6: the fewest creates (x scale), and its range (room for any duration). */
 export const S6_MIN_CREATES = 200;
 export const S6_RANGE = '10.0.0.0/16';
 /** A guard: S6 never creates more than this (the converge timeout ends the sync long before). */
