@@ -77,6 +77,7 @@ interface WebhookMetrics {
   requests: Counter<'webhook' | 'code'>;
   latency: Histogram<'webhook'>;
   inFlight: Gauge<'webhook'>;
+  connections: Counter;
 }
 
 const metricsByRegistry = new WeakMap<Registry, WebhookMetrics>();
@@ -101,6 +102,11 @@ function webhookMetrics(registry: Registry): WebhookMetrics {
         name: 'controller_runtime_webhook_requests_in_flight',
         help: 'Current number of admission requests being served.',
         labelNames: ['webhook'],
+        registers: [registry],
+      }),
+      connections: new Counter({
+        name: 'service_controller_manager_webhook_tls_connections_total',
+        help: 'TLS connections the webhook server accepted (a handshake each; the API server reuses idle ones).',
         registers: [registry],
       }),
     };
@@ -168,6 +174,7 @@ export class WebhookServer {
       },
     );
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.on('secureConnection', () => this.metrics.connections.inc());
     server.on('tlsClientError', (err) => {
       // A client that does not trust the certificate (yet) shows up here; not an error of ours.
       this.log.v(2).info('TLS handshake failed', { err: err.message });

@@ -205,6 +205,9 @@ describe('WebhookServer', () => {
     expect(
       await metric(registry, 'controller_runtime_webhook_requests_in_flight', { webhook: '/mutate' }),
     ).to.equal(0);
+    expect(await metric(registry, 'service_controller_manager_webhook_tls_connections_total', {})).to.equal(
+      1,
+    );
   });
 
   it('a denial is answered as an AdmissionReview and counted under its code', async () => {
