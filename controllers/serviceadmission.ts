@@ -62,10 +62,6 @@ export class ServiceAdmission {
     this.parts.push(part);
   }
 
-  get empty(): boolean {
-    return this.parts.length === 0;
-  }
-
   handler(log: Logger): AdmissionHandler {
     return (request, signal) => this.admit(request, signal, log);
   }

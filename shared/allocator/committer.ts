@@ -55,11 +55,6 @@ export class Transaction<V> {
     this.reservations = reservations;
   }
 
-  /** The reservation `holder` keeps in the map, if any. */
-  reservation(holder: string): Reservation | undefined {
-    return this.reservations.get(holder);
-  }
-
   /** Sets (or, with no values, drops) `holder`'s reservation; the values must be allocated. */
   reserve(holder: string, reservation: Omit<Reservation, 'holder'>): void {
     this.reservationJournal.push({ holder, before: this.reservations.get(holder) });
@@ -173,7 +168,7 @@ export class StoredRangeAllocator<V> {
   private cached: RangeAllocation | undefined;
   private queue: Pending<V>[] = [];
   private committing = false;
-  /** Writes that went out, for tests and benchmarks. */
+  /** Writes that went out, and batches redone after a 409, for tests. */
   writes = 0;
   conflicts = 0;
 
@@ -190,16 +185,6 @@ export class StoredRangeAllocator<V> {
       this.queue.push({ op, signal: opts.signal, resolve: resolve as (v: unknown) => void, reject });
       if (!this.committing) void this.drain();
     });
-  }
-
-  /** The stored map as last read or written (reads it when nothing is known yet). */
-  async current(signal?: AbortSignal): Promise<RangeAllocator<V>> {
-    return this.restore(this.cached ?? (await this.load(signal)));
-  }
-
-  /** Forgets the kept copy: the next batch reads the map first. */
-  invalidate(): void {
-    this.cached = undefined;
   }
 
   private async dryRun<R>(op: Operation<V, R>, signal?: AbortSignal): Promise<R> {

@@ -51,8 +51,6 @@ export class ReservedPool<V> {
   /** Wall time until which the values may be handed out. */
   private validUntil = 0;
   private refilling: Promise<void> | undefined;
-  /** Writes spent on refills, for tests and benchmarks. */
-  refills = 0;
 
   constructor(opts: ReservedPoolOptions<V>) {
     this.opts = opts;
@@ -126,7 +124,6 @@ export class ReservedPool<V> {
         });
         return { keep, picked };
       });
-      this.refills++;
       const kept = new Set(fresh.keep);
       // Values taken while the refill was in flight are not in `keep` any more than in the pool.
       this.values = [...this.values.filter((v) => kept.has(v)), ...fresh.picked];

@@ -15,8 +15,6 @@ export class WatchReleaser<V> {
   private readonly log: Logger;
   private active = false;
   private readonly inFlight = new Set<Promise<void>>();
-  /** Values freed so far, for tests and logs. */
-  released = 0;
 
   constructor(opts: {
     allocator: StoredRangeAllocator<V>;
@@ -44,7 +42,6 @@ export class WatchReleaser<V> {
     const done = this.allocator
       .run((txn) => ours.filter((v) => !this.heldByAService(v) && txn.release(v)).length)
       .then((n) => {
-        this.released += n;
         if (n > 0)
           this.log.v(2).info('released values of a deleted or changed Service', {
             map: this.allocator.name,

@@ -76,8 +76,6 @@ const RETRY_MIN_MS = 1000;
 export class RepairLoop<V> {
   private readonly opts: RepairLoopOptions<V>;
   private leaks = new LeakTracker<V>();
-  /** Passes that completed, for tests. */
-  passes = 0;
 
   constructor(opts: RepairLoopOptions<V>) {
     this.opts = opts;
@@ -169,7 +167,6 @@ export class RepairLoop<V> {
         throw err;
       }
       this.leaks = leaks;
-      this.passes++;
       this.opts.metrics.repairPass(mapName);
       this.report(result.findings, result.freedLeaks, stored, written, rebuiltBecause, services.length);
       return { ...result, wrote, rebuiltBecause };
