@@ -15,6 +15,7 @@ import type {
   AdmissionResult,
   JsonPatchOperation,
 } from '../shared/admission/review.ts';
+import type { MapUnavailableError } from '../shared/allocator/committer.ts';
 import { describeError } from '../shared/kube/errors.ts';
 import type { Logger } from '../shared/log.ts';
 
@@ -53,6 +54,31 @@ export interface ServiceAdmissionPart {
 /** Field errors are 422 Invalid, as the API server answers them. */
 export function invalid(field: string, message: string): PartDenial {
   return { allowed: false, code: 422, reason: 'Invalid', message: `${field}: ${message}` };
+}
+
+/** The map cannot serve yet (missing, being rebuilt): 503, the client may retry. */
+export function mapUnavailable(err: MapUnavailableError): PartDenial {
+  return { allowed: false, code: 503, reason: 'ServiceUnavailable', message: err.message };
+}
+
+/**
+ * No free value: a 403 naming the range and how to see its use (the API server answers this with a
+ * 500, which clients retry as if it were transient).
+ */
+export function rangeFull(mapName: string, range: string, what: string): PartDenial {
+  return {
+    allowed: false,
+    code: 403,
+    reason: 'Forbidden',
+    message:
+      `no free ${what} in ${range}: the range is full. See its use with ` +
+      `\`kubectl get rangeallocations ${mapName}\`; delete unused Services or widen the range`,
+  };
+}
+
+/** Admitted with nothing to change (and nothing to roll back). */
+export function unchanged(service: V1Service): PartAdmission {
+  return { allowed: true, patch: [], service, rollback: () => Promise.resolve() };
 }
 
 export class ServiceAdmission {

@@ -13,6 +13,9 @@ import type { JsonPatchOperation } from '../../shared/admission/review.ts';
 import type { IPFamily } from '../../shared/net/ip.ts';
 import {
   invalid,
+  mapUnavailable,
+  rangeFull,
+  unchanged,
   type PartAdmission,
   type PartDenial,
   type ServiceAdmissionInput,
@@ -30,21 +33,6 @@ export interface ClusterIPAdmissionOptions {
   heldByApiServer: (ip: string) => boolean;
   externalIPsAllowedCidrs: readonly string[] | undefined;
   metrics: RangeMetrics;
-}
-
-export function mapUnavailable(err: MapUnavailableError): PartDenial {
-  return { allowed: false, code: 503, reason: 'ServiceUnavailable', message: err.message };
-}
-
-export function rangeFull(mapName: string, range: string, what: string): PartDenial {
-  return {
-    allowed: false,
-    code: 403,
-    reason: 'Forbidden',
-    message:
-      `no free ${what} in ${range}: the range is full. See its use with ` +
-      `\`kubectl get rangeallocations ${mapName}\`; delete unused Services or widen the range`,
-  };
 }
 
 type Picked = { ok: true; ip: string; pooled: boolean } | { ok: false; denial: PartDenial };
@@ -72,7 +60,7 @@ export class ClusterIPAdmission implements ServiceAdmissionPart {
       };
     }
     const plan = planClusterIPs(service, old, this.opts.ranges);
-    if (plan === undefined) return this.unchanged(service);
+    if (plan === undefined) return unchanged(service);
     if (isFieldError(plan)) return invalid(plan.field, plan.message);
 
     const allocated: Allocated[] = [];
@@ -106,10 +94,6 @@ export class ClusterIPAdmission implements ServiceAdmissionPart {
       { op: 'add', path: '/spec/ipFamilyPolicy', value: plan.policy },
     ];
     return { allowed: true, patch, service: next, rollback: () => this.release(allocated, input.dryRun) };
-  }
-
-  private unchanged(service: V1Service): PartAdmission {
-    return { allowed: true, patch: [], service, rollback: async () => {} };
   }
 
   private async allocate(

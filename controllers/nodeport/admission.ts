@@ -12,9 +12,11 @@ import {
 import type { RangeMetrics } from '../../shared/allocator/metrics.ts';
 import type { ReservedPool } from '../../shared/allocator/pool.ts';
 import type { JsonPatchOperation } from '../../shared/admission/review.ts';
-import { mapUnavailable, rangeFull } from '../clusterip/admission.ts';
 import {
   invalid,
+  mapUnavailable,
+  rangeFull,
+  unchanged,
   type PartAdmission,
   type PartDenial,
   type ServiceAdmissionInput,
@@ -42,6 +44,9 @@ class Refusal extends Error {
   }
 }
 
+/** A slot that only keeps, requests or picks a value (the health check port, or any port's). */
+type ValueSlot = Pick<NodePortSlot, 'field' | 'keep' | 'request'>;
+
 interface Assigned {
   /** From this replica's reserved pool: nothing was written. */
   pooled?: boolean;
@@ -64,7 +69,7 @@ export class NodePortAdmission implements ServiceAdmissionPart {
   async admit(input: ServiceAdmissionInput): Promise<PartAdmission | PartDenial> {
     const { service, old } = input;
     const plan = planNodePorts(service, old);
-    if (plan === undefined) return { allowed: true, patch: [], service, rollback: async () => {} };
+    if (plan === undefined) return unchanged(service);
     if (isFieldError(plan)) return invalid(plan.field, plan.message);
     const { allocator, metrics } = this.opts;
     const range = allocator.range.text;
@@ -88,7 +93,7 @@ export class NodePortAdmission implements ServiceAdmissionPart {
         (p, i) => (p.nodePort ?? 0) === (assigned.ports[i] ?? 0),
       );
       if (same && (service.spec?.healthCheckNodePort ?? 0) === (assigned.healthCheck ?? 0)) {
-        return { allowed: true, patch: [], service, rollback: async () => {} };
+        return unchanged(service);
       }
     }
     if (!input.dryRun) {
@@ -120,7 +125,7 @@ export class NodePortAdmission implements ServiceAdmissionPart {
    */
   private fromPool(
     slots: readonly NodePortSlot[],
-    healthCheck: { field: string; keep?: number; request?: number } | undefined,
+    healthCheck: ValueSlot | undefined,
     dryRun: boolean,
   ): Assigned | undefined {
     const pool = this.opts.pool;
@@ -151,35 +156,28 @@ export class NodePortAdmission implements ServiceAdmissionPart {
 
   private fill(
     slots: readonly NodePortSlot[],
-    healthCheck: { field: string; keep?: number } | undefined,
+    healthCheck: ValueSlot | undefined,
     picks: number[],
     dryRun: boolean,
   ): Assigned {
     const queue = [...picks];
-    const out: Assigned = {
+    return assemble(slots, healthCheck, (slot) => slot.keep ?? queue.shift()!, {
       pooled: true,
       ports: [],
       allocated: dryRun ? [] : [...picks],
       requested: 0,
       picked: picks.length,
-    };
-    for (const slot of slots) {
-      if (slot.none) out.ports.push(0);
-      else if (slot.shareWith !== undefined) out.ports.push(out.ports[slot.shareWith]);
-      else out.ports.push(slot.keep ?? queue.shift()!);
-    }
-    if (healthCheck) out.healthCheck = healthCheck.keep ?? queue.shift()!;
-    return out;
+    });
   }
 
   /** The map operation: every port's value, allocated in one go (undone as a whole on a refusal). */
   private assign(
     txn: Transaction<number>,
     slots: readonly NodePortSlot[],
-    healthCheck: { field: string; keep?: number; request?: number } | undefined,
+    healthCheck: ValueSlot | undefined,
   ): Assigned {
     const out: Assigned = { ports: [], allocated: [], requested: 0, picked: 0 };
-    const take = (slot: { field: string; keep?: number; request?: number }): number => {
+    const take = (slot: ValueSlot): number => {
       if (slot.keep !== undefined) return slot.keep;
       if (slot.request !== undefined) {
         const r = txn.allocate(slot.request);
@@ -209,12 +207,25 @@ export class NodePortAdmission implements ServiceAdmissionPart {
       out.picked++;
       return port;
     };
-    for (const slot of slots) {
-      if (slot.none) out.ports.push(0);
-      else if (slot.shareWith !== undefined) out.ports.push(out.ports[slot.shareWith]);
-      else out.ports.push(take(slot));
-    }
-    if (healthCheck) out.healthCheck = take(healthCheck);
-    return out;
+    return assemble(slots, healthCheck, take, out);
   }
+}
+
+/**
+ * Each port's value in `out`, in order: none (0), shared with an earlier port, or `take(slot)`
+ * (kept, requested or picked), then the health check port.
+ */
+function assemble(
+  slots: readonly NodePortSlot[],
+  healthCheck: ValueSlot | undefined,
+  take: (slot: ValueSlot) => number,
+  out: Assigned,
+): Assigned {
+  for (const slot of slots) {
+    if (slot.none) out.ports.push(0);
+    else if (slot.shareWith !== undefined) out.ports.push(out.ports[slot.shareWith]);
+    else out.ports.push(take(slot));
+  }
+  if (healthCheck) out.healthCheck = take(healthCheck);
+  return out;
 }
