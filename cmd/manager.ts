@@ -7,6 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { CONTROLLERS } from '../controllers/index.ts';
+import { newClients } from './clients.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebhookWorkerHost } from '../shared/admission/worker.ts';
@@ -15,10 +16,7 @@ import { realClock } from '../shared/clock.ts';
 import { type Config, FlagError, parseFlags, selectControllers, usage } from '../shared/config.ts';
 import { Manager } from '../shared/controller/manager.ts';
 import { startServers } from '../shared/health.ts';
-import { InformerFactory } from '../shared/informer/factory.ts';
-import { KubeClient } from '../shared/kube/client.ts';
 import { loadKubeConfig } from '../shared/kube/config.ts';
-import { EventRecorder, KubeEventSink } from '../shared/kube/events.ts';
 import { KubeLeaseStore, LeaderElector } from '../shared/leaderelection.ts';
 import { createLogger, defaultLogFormat, type Logger } from '../shared/log.ts';
 import { createRegistry } from '../shared/metrics.ts';
@@ -79,17 +77,9 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
   });
   const clock = realClock;
   const registry = createRegistry();
-  const client = new KubeClient(loaded.kubeConfig, {
-    qps: config.kubeApiQps,
-    burst: config.kubeApiBurst,
+  const { client, informers, events } = newClients(loaded.kubeConfig, config, {
     userAgent: USER_AGENT,
     registry,
-    clock,
-  });
-  const informers = new InformerFactory({ client, clock, log, minResyncPeriodMs: config.minResyncPeriodMs });
-  const events = new EventRecorder({
-    sink: new KubeEventSink(client),
-    component: 'service-controller-manager',
     clock,
     log,
   });

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Registry } from 'prom-client';
 import { CONTROLLERS } from '../controllers/index.ts';
+import { newClients } from './clients.ts';
 import { SERVICE_WEBHOOK_PATH, ServiceAdmission } from '../controllers/serviceadmission.ts';
 import { type CertSource, DirCertSource, SelfManagedCertSource } from '../shared/admission/certs.ts';
 import { WebhookServer } from '../shared/admission/server.ts';
@@ -16,10 +17,8 @@ import type { FromWorker, ToWorker, WebhookWorkerData } from '../shared/admissio
 import { IPRange, PortRange } from '../shared/allocator/ranges.ts';
 import { realClock } from '../shared/clock.ts';
 import { parseFlags, selectControllers, type Config } from '../shared/config.ts';
-import { InformerFactory } from '../shared/informer/factory.ts';
-import { KubeClient } from '../shared/kube/client.ts';
+import type { KubeClient } from '../shared/kube/client.ts';
 import { loadKubeConfig } from '../shared/kube/config.ts';
-import { EventRecorder, KubeEventSink } from '../shared/kube/events.ts';
 import { createLogger, defaultLogFormat } from '../shared/log.ts';
 import { USER_AGENT } from '../shared/version.ts';
 
@@ -58,17 +57,9 @@ async function run(port: NonNullable<typeof parentPort>, data: WebhookWorkerData
     master: config.master || undefined,
   });
   // No write fence: every replica admits Services, and the maps are compare-and-swap objects.
-  const client = new KubeClient(loaded.kubeConfig, {
-    qps: config.kubeApiQps,
-    burst: config.kubeApiBurst,
+  const { client, informers, events } = newClients(loaded.kubeConfig, config, {
     userAgent: `${USER_AGENT} webhook`,
     registry,
-    clock,
-  });
-  const informers = new InformerFactory({ client, clock, log, minResyncPeriodMs: config.minResyncPeriodMs });
-  const events = new EventRecorder({
-    sink: new KubeEventSink(client),
-    component: 'service-controller-manager',
     clock,
     log,
   });
