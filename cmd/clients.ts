@@ -14,6 +14,12 @@ import type { Logger } from '../shared/log.ts';
 
 export interface Clients {
   client: KubeClient;
+  /**
+   * The Events recorder's own client, with its own QPS/burst bucket of the same size, as
+   * controller-runtime's recorder has (it builds its own clientset): a burst of Events (one per
+   * Service assigned, say) never delays the writes they describe.
+   */
+  eventsClient: KubeClient;
   informers: InformerFactory;
   events: EventRecorder;
 }
@@ -24,19 +30,15 @@ export function newClients(
   deps: { userAgent: string; registry: Registry; clock: Clock; log: Logger },
 ): Clients {
   const { userAgent, registry, clock, log } = deps;
-  const client = new KubeClient(kubeConfig, {
-    qps: config.kubeApiQps,
-    burst: config.kubeApiBurst,
-    userAgent,
-    registry,
-    clock,
-  });
+  const clientOptions = { qps: config.kubeApiQps, burst: config.kubeApiBurst, userAgent, registry, clock };
+  const client = new KubeClient(kubeConfig, clientOptions);
+  const eventsClient = new KubeClient(kubeConfig, clientOptions);
   const informers = new InformerFactory({ client, clock, log, minResyncPeriodMs: config.minResyncPeriodMs });
   const events = new EventRecorder({
-    sink: new KubeEventSink(client),
+    sink: new KubeEventSink(eventsClient),
     component: 'service-controller-manager',
     clock,
     log,
   });
-  return { client, informers, events };
+  return { client, eventsClient, informers, events };
 }

@@ -77,7 +77,7 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
   });
   const clock = realClock;
   const registry = createRegistry();
-  const { client, informers, events } = newClients(loaded.kubeConfig, config, {
+  const { client, eventsClient, informers, events } = newClients(loaded.kubeConfig, config, {
     userAgent: USER_AGENT,
     registry,
     clock,
@@ -104,6 +104,7 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
     : undefined;
   // With leader election every write (but the elector's own Lease writes) passes the fence.
   client.setWriteFence(elector);
+  eventsClient.setWriteFence(elector);
   const manager = new Manager({
     log,
     clock,
@@ -120,14 +121,15 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
     if (enabled.includes(desc.name)) manager.add(desc.create(ctx));
   }
   // The Service webhook serves on every replica, leader or not, in its own worker thread.
+  const admitting = CONTROLLERS.some((d) => d.admission && enabled.includes(d.name));
   const webhook =
-    allocationRanges && config.webhookBindAddress !== '0'
+    admitting && config.webhookBindAddress !== '0'
       ? new WebhookWorkerHost({
           entry: new URL(`./webhook${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url),
           data: {
             argv: [...opts.argv],
-            clusterIPRanges: allocationRanges.clusterIPs.map((r) => r.text),
-            nodePortRange: allocationRanges.nodePorts.text,
+            clusterIPRanges: allocationRanges?.clusterIPs.map((r) => r.text),
+            nodePortRange: allocationRanges?.nodePorts.text,
           },
           log,
           clock,

@@ -71,10 +71,13 @@ async function run(port: NonNullable<typeof parentPort>, data: WebhookWorkerData
     log,
     registry,
     clock,
-    allocationRanges: {
-      clusterIPs: data.clusterIPRanges.map((c) => new IPRange(c)),
-      nodePorts: new PortRange(data.nodePortRange),
-    },
+    allocationRanges:
+      data.clusterIPRanges && data.nodePortRange !== undefined
+        ? {
+            clusterIPs: data.clusterIPRanges.map((c) => new IPRange(c)),
+            nodePorts: new PortRange(data.nodePortRange),
+          }
+        : undefined,
     holder: `${hostname()}_${randomUUID().slice(0, 8)}`,
   };
   const enabled = selectControllers(config.controllers, CONTROLLERS);

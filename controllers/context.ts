@@ -29,10 +29,9 @@ export interface ControllerContext {
  * What a controller's part of the Service webhook is built from. The webhook runs in its own
  * worker thread (cmd/webhook.ts) on every replica, leader or not, so these are its own: a client
  * with no write fence, informers that start at once, Events not behind the fence; and the ranges
- * are always set.
+ * (set when an allocating controller is enabled).
  */
 export interface AdmissionContext extends ControllerContext {
-  allocationRanges: AllocationRanges;
   /** This webhook replica's name in the maps' reservations (shared/allocator/pool.ts). */
   holder: string;
 }

@@ -17,6 +17,11 @@ import {
   newNodePortAdmission,
   newNodePortController,
 } from './nodeport/controller.ts';
+import {
+  LOADBALANCER_CONTROLLER_NAME,
+  newLoadBalancerAdmission,
+  newLoadBalancerController,
+} from './loadbalancer/controller.ts';
 
 export interface ControllerDescriptor {
   name: string;
@@ -50,5 +55,12 @@ export const CONTROLLERS: readonly ControllerDescriptor[] = [
     allocates: true,
     create: newNodePortController,
     admission: newNodePortAdmission,
+  },
+  {
+    // Off by default: in a cloud cluster the cloud provider's service controller owns these.
+    name: LOADBALANCER_CONTROLLER_NAME,
+    enabledByDefault: false,
+    create: newLoadBalancerController,
+    admission: newLoadBalancerAdmission,
   },
 ];

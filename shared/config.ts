@@ -53,6 +53,10 @@ export interface Config {
   webhookServiceName: string;
   webhookConfigurationName: string;
   webhookCertHosts: string[];
+  loadBalancerClass: string;
+  defaultLoadBalancer: boolean;
+  reassignOnPoolChange: boolean;
+  concurrentServiceSyncs: number;
 }
 
 type Kind = 'string' | 'int' | 'float' | 'bool' | 'duration' | 'list';
@@ -302,7 +306,43 @@ export const FLAGS: readonly FlagSpec[] = [
     default: '',
     help: 'More DNS names or IPs for the self-managed certificate (e.g. 127.0.0.1 for a webhook reached by URL).',
   },
+  {
+    name: 'load-balancer-class',
+    kind: 'string',
+    default: '',
+    help: 'The spec.loadBalancerClass that names this controller. Empty: it serves LoadBalancer Services without a class.',
+    check: (v) => checkLoadBalancerClass(v as string),
+  },
+  {
+    name: 'default-load-balancer',
+    kind: 'bool',
+    default: 'false',
+    help: 'With --load-balancer-class, also serve LoadBalancer Services that have no class.',
+  },
+  {
+    name: 'reassign-on-pool-change',
+    kind: 'bool',
+    default: 'false',
+    help: 'Move a Service to a new address when its pool is deleted, shrunk or stops selecting it (default: it keeps the address and is told so).',
+  },
+  {
+    name: 'concurrent-service-syncs',
+    kind: 'int',
+    default: '5',
+    help: 'LoadBalancer Services reconciled at once (kube-controller-manager defaults to 1 for its cloud calls; ours are in memory).',
+    check: positive,
+  },
 ];
+
+/** A label-style qualified name, as the API server requires of spec.loadBalancerClass. */
+function checkLoadBalancerClass(v: string): string | undefined {
+  if (v === '') return undefined;
+  return /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(
+    v,
+  )
+    ? undefined
+    : 'expected a qualified name such as example.com/lb (an optional DNS prefix and a name of at most 63 characters)';
+}
 
 function checkServiceCidrs(cidrs: string[]): string | undefined {
   if (cidrs.length > 2) return 'expected one CIDR, or two (IPv4 and IPv6) for dual-stack';
@@ -485,6 +525,10 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
     webhookServiceName: get('webhook-service-name') as string,
     webhookConfigurationName: get('webhook-configuration-name') as string,
     webhookCertHosts: get('webhook-cert-hosts') as string[],
+    loadBalancerClass: get('load-balancer-class') as string,
+    defaultLoadBalancer: get('default-load-balancer') as boolean,
+    reassignOnPoolChange: get('reassign-on-pool-change') as boolean,
+    concurrentServiceSyncs: get('concurrent-service-syncs') as number,
   };
   if (config.leaderElectRenewDeadlineMs >= config.leaderElectLeaseDurationMs) {
     throw new FlagError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');

@@ -29,7 +29,8 @@ export const CLUSTERIP_CONTROLLER_NAME = 'clusterip';
 const CLUSTERIP_INDEX = 'clusterIP';
 
 export function newClusterIPAdmission(ctx: AdmissionContext): ClusterIPAdmission {
-  const ranges = ctx.allocationRanges.clusterIPs;
+  const ranges = ctx.allocationRanges?.clusterIPs;
+  if (!ranges) throw new Error('the clusterip webhook part needs the service ranges resolved at start');
   const metrics = rangeMetrics(ctx.registry, 'clusterip');
   const ipAddresses = ctx.informers.informerFor(ipAddressResource);
   const store = new KubeRangeAllocationStore(ctx.client, { fenced: false });

@@ -43,7 +43,9 @@ function nodePortAllocator(
 export function newNodePortAdmission(ctx: AdmissionContext): NodePortAdmission {
   const metrics = rangeMetrics(ctx.registry, 'nodeport');
   const store = new KubeRangeAllocationStore(ctx.client, { fenced: false });
-  const allocator = nodePortAllocator(ctx, ctx.allocationRanges.nodePorts, store, metrics);
+  const range = ctx.allocationRanges?.nodePorts;
+  if (!range) throw new Error('the nodeport webhook part needs the service ranges resolved at start');
+  const allocator = nodePortAllocator(ctx, range, store, metrics);
   const pool = new ReservedPool({ allocator, holder: ctx.holder, clock: ctx.clock, log: ctx.log });
   return new NodePortAdmission({ allocator, pool, metrics });
 }

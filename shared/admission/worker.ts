@@ -27,8 +27,9 @@ export interface WebhookWorkerData {
   /** The manager's own flags; the worker parses them the same way. */
   argv: string[];
   /** The ranges the main thread resolved and checked against the cluster's. */
-  clusterIPRanges: string[];
-  nodePortRange: string;
+  /** The allocation ranges, when an allocating controller is enabled. */
+  clusterIPRanges?: string[];
+  nodePortRange?: string;
 }
 
 export type ToWorker = { type: 'metrics'; id: number } | { type: 'stop' };

@@ -10,6 +10,7 @@ import type {
   V1Service,
   V1EndpointSlice,
   V1IPAddress,
+  V1Namespace,
 } from '@kubernetes/client-node';
 
 export interface ResourceType<T extends KubernetesObject> {
@@ -134,3 +135,30 @@ export const ipAddressResource: ResourceType<V1IPAddress> = {
   namespaced: false,
   trim: (raw) => dropKeys(raw.metadata, ['annotations', 'labels', 'ownerReferences']),
 };
+
+/** Namespaces: only their labels matter (LoadBalancerIPPool namespace selectors). */
+export const namespaceResource: ResourceType<V1Namespace> = {
+  kind: 'Namespace',
+  listPath: '/api/v1/namespaces',
+  modelType: 'V1Namespace',
+  namespaced: false,
+  trim: (raw) => {
+    dropKeys(raw.metadata, ['annotations', 'ownerReferences', 'finalizers']);
+    delete raw.spec;
+    delete raw.status;
+  },
+};
+
+/**
+ * A custom resource cached as the JSON the API server sent (client-node has no model for it):
+ * `modelType: 'any'` leaves it as parsed.
+ */
+export function customResource<T extends KubernetesObject>(
+  kind: string,
+  group: string,
+  version: string,
+  plural: string,
+  namespaced: boolean,
+): ResourceType<T> {
+  return { kind, listPath: `/apis/${group}/${version}/${plural}`, modelType: 'any', namespaced };
+}

@@ -69,3 +69,47 @@ export function labelsEqual(
   if (left.length !== Object.keys(right).length) return false;
   return left.every(([key, value]) => Object.hasOwn(right, key) && right[key] === value);
 }
+
+/** A label selector as metav1.LabelSelector holds it. */
+export interface LabelSelector {
+  matchLabels?: Readonly<Record<string, string>>;
+  matchExpressions?: readonly { key: string; operator: string; values?: readonly string[] }[];
+}
+
+/**
+ * True when `labels` satisfy the generic label selector: every matchLabels pair and every
+ * matchExpressions requirement (In, NotIn, Exists, DoesNotExist, as metav1.LabelSelectorAsSelector
+ * reads them). Unlike a Service selector, an absent or empty selector matches everything; an
+ * unknown operator matches nothing.
+ */
+export function labelSelectorMatches(
+  selector: LabelSelector | undefined,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
+  if (selector === undefined) return true;
+  const have = labels ?? {};
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    if (!Object.hasOwn(have, key) || have[key] !== value) return false;
+  }
+  for (const req of selector.matchExpressions ?? []) {
+    const present = Object.hasOwn(have, req.key);
+    const values = req.values ?? [];
+    switch (req.operator) {
+      case 'In':
+        if (!present || !values.includes(have[req.key])) return false;
+        break;
+      case 'NotIn':
+        if (present && values.includes(have[req.key])) return false;
+        break;
+      case 'Exists':
+        if (!present) return false;
+        break;
+      case 'DoesNotExist':
+        if (present) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
