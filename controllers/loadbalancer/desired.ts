@@ -91,7 +91,8 @@ export function familyPlan(svc: V1Service): FamilyPlan[] | Failure {
   if (!Array.isArray(requested)) return requested;
   const policy = svc.spec?.ipFamilyPolicy ?? 'SingleStack';
   const declared = (svc.spec?.ipFamilies ?? []).filter((f): f is IPFamily => f === 'IPv4' || f === 'IPv6');
-  const primary: IPFamily = requested[0]?.type ?? declared[0] ?? 'IPv4';
+  // The Service's own family order wins, so the ingress lists its primary family first.
+  const primary: IPFamily = declared[0] ?? requested[0]?.type ?? 'IPv4';
   const other: IPFamily = primary === 'IPv4' ? 'IPv6' : 'IPv4';
   const requestedOf = (f: IPFamily): string | undefined => requested.find((r) => r.type === f)?.address;
   if (policy === 'SingleStack') {
@@ -99,6 +100,12 @@ export function familyPlan(svc: V1Service): FamilyPlan[] | Failure {
       return fail(
         'InvalidRequest',
         'invalid request: a SingleStack Service asks for one address per family, got two',
+      );
+    }
+    if (requested.length === 1 && requested[0].type !== primary) {
+      return fail(
+        'InvalidRequest',
+        `invalid request: a SingleStack ${primary} Service asks for an ${requested[0].type} address`,
       );
     }
     return [{ family: primary, required: true, requested: requestedOf(primary) }];

@@ -10,7 +10,7 @@
  * nothing changed. A map another writer replaced is read again and overwritten (409), and the maps
  * of a deleted pool are deleted.
  */
-import { CustomObjectsApi, type V1Condition } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { Clock } from '../../shared/clock.ts';
 import type { Reconciler, Request } from '../../shared/controller/reconciler.ts';
 import {
@@ -32,6 +32,7 @@ import { FAMILIES, type ParsedPool } from './pools.ts';
 import {
   type LoadBalancerIPPool,
   type LoadBalancerIPPoolStatus,
+  type PoolCondition,
   POOL_CONFLICT_CONDITION,
   POOL_GROUP,
   POOL_PLURAL,
@@ -57,7 +58,7 @@ export function desiredPoolStatus(
     status: 'True' | 'False',
     reason: string,
     message: string,
-  ): V1Condition => {
+  ): PoolCondition => {
     const was = prior.find((c) => c.type === type);
     return {
       type,
@@ -65,10 +66,10 @@ export function desiredPoolStatus(
       reason,
       message,
       observedGeneration: pool.metadata.generation,
-      lastTransitionTime: was && was.status === status ? was.lastTransitionTime : now,
+      lastTransitionTime: was && was.status === status ? was.lastTransitionTime : rfc3339Seconds(now),
     };
   };
-  let ready: V1Condition;
+  let ready: PoolCondition;
   if (parsed.problems.length > 0) {
     ready = condition(POOL_READY_CONDITION, 'False', 'InvalidAddresses', parsed.problems.join('; '));
   } else if (parsed.conflictsWith !== undefined) {
@@ -119,6 +120,11 @@ export function desiredPoolStatus(
     used += c.used;
   }
   return { ...status, total, used, free: total - used };
+}
+
+/** `2026-12-02T03:52:11Z`: metav1.Time's form. */
+export function rfc3339Seconds(at: Date): string {
+  return at.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** True when `a` and `b` say the same (transition times aside). */

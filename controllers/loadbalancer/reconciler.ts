@@ -34,7 +34,7 @@ import {
   statusMatches,
 } from './desired.ts';
 import type { LoadBalancerMetrics } from './metrics.ts';
-import type { ParsedPool } from './pools.ts';
+import { owning, type ParsedPool } from './pools.ts';
 import { sharingProfile } from './sharing.ts';
 import { ADDRESS_ASSIGNED_CONDITION, CLEANUP_FINALIZER } from './types.ts';
 
@@ -159,14 +159,18 @@ export class LoadBalancerReconciler implements Reconciler {
   /** The Service is no longer ours: release, clear what we wrote, drop the finalizer. */
   private async leaveScope(key: string, svc: V1Service, signal: AbortSignal): Promise<void> {
     this.pendingKeys.delete(key);
-    const held = this.opts.book.addressesOf(key) ?? [];
     let finalizers = svc.metadata?.finalizers ?? [];
     const hadFinalizer = finalizers.includes(CLEANUP_FINALIZER);
     const hasCondition = svc.status?.conditions?.some((c) => c.type === ADDRESS_ASSIGNED_CONDITION) ?? false;
+    const shown = statusAddresses(svc);
+    // What we hold for it; after a restart (the book is rebuilt from Services in scope only) the
+    // addresses its status shows from our pools, when our condition or finalizer says we served it.
+    const held =
+      this.opts.book.addressesOf(key) ??
+      (hadFinalizer || hasCondition ? shown.filter((ip) => this.inOurPools(ip)) : []);
     if (held.length === 0 && !hadFinalizer && !hasCondition) return;
     const freed = this.opts.book.release(key);
     let current = svc;
-    const shown = statusAddresses(svc);
     if (hasCondition || shown.some((ip) => held.includes(ip))) {
       const ingress = (svc.status?.loadBalancer?.ingress ?? []).filter((i) => !held.includes(i.ip ?? ''));
       const want = desiredStatus(svc, ingress, undefined, new Date(this.opts.clock.wallTime()));
@@ -186,6 +190,11 @@ export class LoadBalancerReconciler implements Reconciler {
       );
     }
     this.released(freed);
+  }
+
+  private inOurPools(ip: string): boolean {
+    const family = ip.includes(':') ? 'IPv6' : 'IPv4';
+    return this.opts.pools().some((p) => owning(p) && p.ranges.get(family)?.contains(ip) === true);
   }
 
   private released(freed: readonly string[]): void {

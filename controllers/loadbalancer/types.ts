@@ -36,8 +36,16 @@ export interface PoolFamilyCounts {
   free: number;
 }
 
+/**
+ * metav1.Condition as the pool informer caches it: the JSON as sent (no client-node model), so
+ * the time is RFC 3339 text, written in whole seconds as the API server writes metav1.Time.
+ */
+export interface PoolCondition extends Omit<V1Condition, 'lastTransitionTime'> {
+  lastTransitionTime: string;
+}
+
 export interface LoadBalancerIPPoolStatus {
-  conditions?: V1Condition[];
+  conditions?: PoolCondition[];
   ipv4?: PoolFamilyCounts;
   ipv6?: PoolFamilyCounts;
   /** Sums over both families (the printer columns). */
