@@ -20,6 +20,7 @@ import { Controller } from '../../shared/controller/controller.ts';
 import { customResource, namespaceResource, serviceResource } from '../../shared/informer/resources.ts';
 import { NAMESPACE_INDEX } from '../../shared/informer/store.ts';
 import type { KubeClient } from '../../shared/kube/client.ts';
+import { isNotFound } from '../../shared/kube/errors.ts';
 import { keyOf } from '../../shared/kube/labels.ts';
 import type { AdmissionContext, ControllerContext, Runnable } from '../context.ts';
 import { LoadBalancerAdmission } from './admission.ts';
@@ -187,6 +188,7 @@ export function newLoadBalancerController(ctx: ControllerContext): Runnable {
     name: LOADBALANCER_CONTROLLER_NAME,
     async start(stop: AbortSignal, abort: AbortSignal): Promise<void> {
       const signal = AbortSignal.any([stop, abort]);
+      void warnWhileCrdMissing(ctx.client, ctx.clock, log, signal);
       try {
         await Promise.all([services, namespaces, pools].map((c) => c.waitForSync(signal)));
       } catch {
@@ -202,6 +204,33 @@ export function newLoadBalancerController(ctx: ControllerContext): Runnable {
       ]);
     },
   };
+}
+
+/**
+ * Without the CRD the pool informer retries quietly (at info level); say once a minute, as an
+ * error, what is missing and how to install it. Nothing stops: the informer picks the pools up
+ * as soon as the CRD is served.
+ */
+async function warnWhileCrdMissing(
+  client: KubeClient,
+  clock: ControllerContext['clock'],
+  log: ControllerContext['log'],
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      await client.getJson(poolResource.listPath, { limit: 1 }, signal);
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) return; // the informer reports anything else
+      log.error(
+        'the LoadBalancerIPPool CRD is not installed: no pool can be read and no address assigned until it is ' +
+          '(kubectl apply -f manifests/crds/loadbalancerippools.scm.dev.yaml)',
+        undefined,
+      );
+    }
+    await clock.sleep(60_000, signal).catch(() => undefined);
+  }
 }
 
 function sameLabels(a: V1Namespace, b: V1Namespace): boolean {

@@ -613,3 +613,56 @@ describe('LoadBalancer across restarts and leader changes', function () {
     expect(await follower.exit).to.equal(0);
   });
 });
+
+describe('LoadBalancer before its CRD is installed', function () {
+  this.timeout(180_000);
+  let cp: ControlPlane;
+  let proc: ChildProcess | undefined;
+  let exit: Promise<number | null> | undefined;
+
+  before(async () => {
+    cp = await startControlPlane({});
+  });
+  after(async () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    await exit;
+    await cp?.stop();
+  });
+
+  it('says what is missing as an error, keeps running, and assigns once the CRD is installed', async () => {
+    proc = spawn(
+      process.execPath,
+      [
+        'cmd/manager.ts',
+        `--kubeconfig=${cp.kubeconfigPath}`,
+        '--leader-elect=false',
+        '--metrics-bind-address=0',
+        '--health-probe-bind-address=0',
+        '--webhook-bind-address=0',
+        '--log-format=json',
+        '--controllers=loadbalancer',
+      ],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    exit = new Promise<number | null>((resolve) => proc!.on('exit', (code) => resolve(code)));
+    const line = await waitFor(
+      'the error naming the missing CRD',
+      () => out.split('\n').find((l) => l.includes('the LoadBalancerIPPool CRD is not installed')),
+      { timeoutMs: 60_000 },
+    );
+    expect((JSON.parse(line) as { level: string; msg: string }).level).to.equal('error');
+    await prepareAllocation(cp);
+    await createPool(cp.kubeConfig, 'late', { addresses: ['192.0.2.0/29'] });
+    await createLB(cp.kubeConfig, 'default', 'late');
+    // Without the webhook the controller adds the finalizer itself, then writes the status.
+    const svc = await waitAddress(cp.kubeConfig, 'default', 'late');
+    expect(ingressIPs(svc)).to.deep.equal(['192.0.2.0']);
+    expect(svc.metadata?.finalizers).to.deep.equal([FINALIZER]);
+    expect(proc.exitCode).to.equal(null);
+    proc.kill('SIGTERM');
+    expect(await exit).to.equal(0);
+  });
+});
