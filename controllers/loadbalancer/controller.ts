@@ -104,6 +104,7 @@ export function newLoadBalancerController(ctx: ControllerContext): Runnable {
       metrics,
       clock: ctx.clock,
       log: log.child({ part: 'pools' }),
+      busy: () => serviceController.unfinished() > 0,
     }),
     log: log.child({ part: 'pools' }),
     clock: ctx.clock,

@@ -6,13 +6,14 @@
  *
  * Both are written behind the book, never in the path of a Service's status: the book is rebuilt
  * from Service statuses at start, so these are views of it. Count changes are synced at most
- * every POOL_SYNC_DELAY_MS (controller.ts), condition changes at once; nothing is written when
- * nothing changed. A map another writer replaced is read again and overwritten (409), and the maps
+ * every POOL_SYNC_DELAY_MS (controller.ts), and wait while Services are still to be reconciled
+ * (at most a minute), so they never take the QPS a Service's status write needs; condition
+ * changes go at once; nothing is written when nothing changed. A map another writer replaced is read again and overwritten (409), and the maps
  * of a deleted pool are deleted.
  */
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { Clock } from '../../shared/clock.ts';
-import type { Reconciler, Request } from '../../shared/controller/reconciler.ts';
+import type { Reconciler, Request, Result } from '../../shared/controller/reconciler.ts';
 import {
   RANGE_ALLOCATION_GROUP,
   RANGE_ALLOCATION_PLURAL,
@@ -136,6 +137,11 @@ export function poolStatusEqual(
   const counts = (s: LoadBalancerIPPoolStatus): string =>
     JSON.stringify([s.ipv4, s.ipv6, s.total, s.used, s.free, s.observedGeneration]);
   if (counts(a) !== counts(b)) return false;
+  return conditionsEqual(a, b);
+}
+
+/** True when the conditions of `a` and `b` say the same (transition times aside). */
+export function conditionsEqual(a: LoadBalancerIPPoolStatus, b: LoadBalancerIPPoolStatus): boolean {
   const conds = (s: LoadBalancerIPPoolStatus): string =>
     JSON.stringify(
       (s.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? 0]),
@@ -152,7 +158,17 @@ export interface PoolStatusReconcilerOptions {
   metrics: LoadBalancerMetrics;
   clock: Clock;
   log: Logger;
+  /**
+   * True while Services wait to be reconciled: a change of counts only (conditions as they are)
+   * then waits, so the pools' writes never take the QPS the Services' status writes need; at most
+   * `maxDeferMs` (default 60 s) after the pool last synced.
+   */
+  busy?: () => boolean;
+  maxDeferMs?: number;
 }
+
+/** How often a deferred pool looks again whether the Services are done. */
+const DEFER_RETRY_MS = 1000;
 
 export class PoolStatusReconciler implements Reconciler {
   private readonly opts: PoolStatusReconcilerOptions;
@@ -161,13 +177,15 @@ export class PoolStatusReconciler implements Reconciler {
   private readonly maps = new Map<string, RangeAllocation>();
   /** Families each pool had a map for, to delete what is no longer needed. */
   private readonly families = new Map<string, Set<IPFamily>>();
+  /** When each pool last synced (monotonic ms), or first waited. */
+  private readonly synced = new Map<string, number>();
 
   constructor(opts: PoolStatusReconcilerOptions) {
     this.opts = opts;
     this.api = opts.client.api(CustomObjectsApi);
   }
 
-  async reconcile({ name }: Request, signal: AbortSignal): Promise<void> {
+  async reconcile({ name }: Request, signal: AbortSignal): Promise<Result | void> {
     const pool = this.opts.pools.get(name);
     const parsed = this.opts.parsed().find((p) => p.name === name);
     const had = this.families.get(name) ?? new Set<IPFamily>();
@@ -185,15 +203,28 @@ export class PoolStatusReconciler implements Reconciler {
     this.families.set(name, keep);
     if (!pool || !parsed) {
       this.families.delete(name);
+      this.synced.delete(name);
       return;
     }
-    for (const family of keep) await this.writeMap(name, family, signal);
     const want = desiredPoolStatus(
       pool,
       parsed,
       (f) => this.opts.book.counts(name, f),
       new Date(this.opts.clock.wallTime()),
     );
+    const now = this.opts.clock.now();
+    const since = this.synced.get(name);
+    if (
+      this.opts.busy?.() &&
+      pool.status !== undefined &&
+      conditionsEqual(pool.status, want) &&
+      (since === undefined || now - since < (this.opts.maxDeferMs ?? 60_000))
+    ) {
+      if (since === undefined) this.synced.set(name, now);
+      return { requeueAfterMs: DEFER_RETRY_MS };
+    }
+    this.synced.set(name, now);
+    for (const family of keep) await this.writeMap(name, family, signal);
     for (const family of parsed.ranges.keys()) {
       const c = this.opts.book.counts(name, family);
       if (c) this.opts.metrics.setPool(name, family, c.total, c.used);

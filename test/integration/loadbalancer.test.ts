@@ -598,6 +598,10 @@ describe('LoadBalancer across restarts and leader changes', function () {
     const follower = leader === a ? b : a;
     leader.proc.kill('SIGKILL');
     await leader.exit;
+    // The webhook goes to the survivor (the Deployment's Service would do that).
+    await registerServiceWebhook(cp.kubeConfig, {
+      baseUrl: `https://127.0.0.1:${follower === a ? hookA : hookB}`,
+    });
     // The survivor takes over once the lease expires, keeps the 21 and assigns new ones.
     await createLB(cp.kubeConfig, ns, 'after');
     const after = await waitAddress(cp.kubeConfig, ns, 'after');
