@@ -15,6 +15,7 @@ import { main } from './manager.ts';
 import { configuredSource } from '../shared/kube/config.ts';
 import {
   allocationFlags,
+  createSamplePool,
   ensureOurNamespace,
   freePorts,
   installCRDs,
@@ -52,11 +53,13 @@ async function run(argv: string[]): Promise<number> {
   try {
     if (stop.signal.aborted) return 0;
     // Services get their ClusterIPs and NodePorts from our maps, through our webhook, as in a
-    // cluster with manifests/ applied: the CRDs, our namespace, the webhook reached by URL.
+    // cluster with manifests/ applied: the CRDs, our namespace, the webhook reached by URL; and
+    // LoadBalancer Services an address from the sample pool.
     const [webhookPort] = await freePorts(1);
     await installCRDs(cp.kubeConfig);
     await ensureOurNamespace(cp.kubeConfig);
     await registerServiceWebhook(cp.kubeConfig, { baseUrl: `https://127.0.0.1:${webhookPort}` });
+    const pool = await createSamplePool(cp.kubeConfig);
     process.stderr.write(
       [
         '',
@@ -64,6 +67,7 @@ async function run(argv: string[]): Promise<number> {
         `  export KUBECONFIG=${cp.kubeconfigPath}`,
         '  kubectl get endpoints,endpointslices -A -w        (no kubectl? `make kubectl` builds one)',
         '  kubectl create service nodeport web --tcp=80:8080 && kubectl get rangeallocations',
+        `  kubectl create service loadbalancer lb --tcp=80:8080 && kubectl get service/lb lbpool/${pool}`,
         'Ctrl-C stops the manager and the control plane.',
         '',
       ].join('\n'),
@@ -74,6 +78,7 @@ async function run(argv: string[]): Promise<number> {
         cp.kubeconfigPath,
         '--leader-elect=false',
         ...allocationFlags(`127.0.0.1:${webhookPort}`),
+        '--controllers=*,clusterip,nodeport,loadbalancer',
         ...argv,
       ],
       signal: stop.signal,

@@ -10,7 +10,9 @@ import {
   AdmissionregistrationV1Api,
   ApiextensionsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   loadAllYaml,
+  type KubernetesObject,
   type KubeConfig,
   type V1CustomResourceDefinition,
   type V1MutatingWebhookConfiguration,
@@ -112,4 +114,23 @@ export function allocationFlags(webhookAddress: string): string[] {
     `--webhook-configuration-name=${WEBHOOK_CONFIGURATION_NAME}`,
     '--webhook-cert-hosts=127.0.0.1,localhost',
   ];
+}
+
+/** Creates manifests/samples/loadbalancerippool.yaml's pool (kept when it exists). */
+export async function createSamplePool(kc: KubeConfig): Promise<string> {
+  const pool = manifest<KubernetesObject>(
+    path.join('samples', 'loadbalancerippool.yaml'),
+    'LoadBalancerIPPool',
+  );
+  try {
+    await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({
+      group: 'scm.dev',
+      version: 'v1alpha1',
+      plural: 'loadbalancerippools',
+      body: pool,
+    });
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+  return pool.metadata?.name ?? '';
 }

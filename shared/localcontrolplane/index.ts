@@ -9,6 +9,7 @@ export { startControlPlane, freePorts } from './controlplane.ts';
 export type { AuditEvent, ControlPlane, ControlPlaneOptions, ExtraApiServer } from './controlplane.ts';
 export {
   allocationFlags,
+  createSamplePool,
   ensureOurNamespace,
   installCRDs,
   OUR_NAMESPACE,

@@ -141,6 +141,7 @@ describe('the manager as a process', function () {
     expect(files).to.deep.equal([
       'namespace.yaml',
       'crds/rangeallocations.scm.dev.yaml',
+      'crds/loadbalancerippools.scm.dev.yaml',
       'rbac.yaml',
       'webhook.yaml',
       'deployment.yaml',
@@ -157,6 +158,7 @@ describe('the manager as a process', function () {
       'ServiceAccount/service-controller-manager',
       'ClusterRole/service-controller-manager',
       'CustomResourceDefinition/rangeallocations.scm.dev',
+      'CustomResourceDefinition/loadbalancerippools.scm.dev',
       'Service/service-controller-manager-webhook',
       'MutatingWebhookConfiguration/service-controller-manager',
       'Deployment/service-controller-manager',

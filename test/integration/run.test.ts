@@ -12,7 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { findAssets } from '../../shared/localcontrolplane/index.ts';
 import { IPRange, PortRange } from '../../shared/allocator/ranges.ts';
 import { mapValues, readMap } from './helpers/allocation.ts';
-import { createService } from './helpers/fixtures.ts';
+import { core, createService } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
@@ -101,6 +101,15 @@ describe('make run without a cluster (cmd/run.ts)', function () {
     expect(mapValues(ipMap, new IPRange(ipMap.range))).to.include(svc.spec!.clusterIP);
     const portMap = (await readMap(kc, 'servicenodeports'))!;
     expect(mapValues(portMap, new PortRange(portMap.range))).to.include(svc.spec!.ports![0].nodePort);
+    // And a LoadBalancer Service an address from the sample pool (avoidBuggyIPs: not 192.0.2.0).
+    await createService(kc, 'default', 'lb', { type: 'LoadBalancer' });
+    const lb = await waitFor('an address for the LoadBalancer Service', async () => {
+      const got = await core(kc).readNamespacedService({ namespace: 'default', name: 'lb' });
+      return got?.status?.loadBalancer?.ingress?.length ? got : undefined;
+    });
+    expect(lb.status?.loadBalancer?.ingress).to.deep.equal([
+      { ip: '192.0.2.1', ipMode: 'VIP', ports: [{ port: 80, protocol: 'TCP' }] },
+    ]);
     process.kill(-run.proc.pid!, 'SIGINT');
     expect(await run.exit, run.output().slice(-3000)).to.equal(0);
     const out = run.output();
