@@ -13,7 +13,7 @@
  * (its Services); addresses freed (every Service still waiting for one). The webhook's part
  * (`newLoadBalancerAdmission`) adds the cleanup finalizer at create.
  */
-import type { V1Namespace } from '@kubernetes/client-node';
+import type { V1Namespace, V1Service } from '@kubernetes/client-node';
 import { whenAborted } from '../../shared/abort.ts';
 import { KubeRangeAllocationStore } from '../../shared/allocator/storage.ts';
 import { Controller } from '../../shared/controller/controller.ts';
@@ -240,32 +240,21 @@ function sameLabels(a: V1Namespace, b: V1Namespace): boolean {
 
 /** Status and finalizer writes as JSON patches that carry the resourceVersion read (409 if stale). */
 export function apiStatusWriter(client: KubeClient): ServiceStatusWriter {
+  const patch = (svc: V1Service, path: string, value: unknown) => ({
+    name: svc.metadata?.name ?? '',
+    namespace: svc.metadata?.namespace ?? '',
+    body: [
+      { op: 'replace', path: '/metadata/resourceVersion', value: svc.metadata?.resourceVersion },
+      { op: 'add', path, value },
+    ],
+  });
   return {
-    async writeStatus(svc, status, signal) {
-      return client.core.patchNamespacedServiceStatus(
-        {
-          name: svc.metadata?.name ?? '',
-          namespace: svc.metadata?.namespace ?? '',
-          body: [
-            { op: 'replace', path: '/metadata/resourceVersion', value: svc.metadata?.resourceVersion },
-            { op: 'add', path: '/status', value: status },
-          ],
-        },
+    writeStatus: (svc, status, signal) =>
+      client.core.patchNamespacedServiceStatus(patch(svc, '/status', status), client.withSignal(signal)),
+    writeFinalizers: (svc, finalizers, signal) =>
+      client.core.patchNamespacedService(
+        patch(svc, '/metadata/finalizers', finalizers),
         client.withSignal(signal),
-      );
-    },
-    async writeFinalizers(svc, finalizers, signal) {
-      return client.core.patchNamespacedService(
-        {
-          name: svc.metadata?.name ?? '',
-          namespace: svc.metadata?.namespace ?? '',
-          body: [
-            { op: 'replace', path: '/metadata/resourceVersion', value: svc.metadata?.resourceVersion },
-            { op: 'add', path: '/metadata/finalizers', value: finalizers },
-          ],
-        },
-        client.withSignal(signal),
-      );
-    },
+      ),
   };
 }

@@ -3,21 +3,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { AddressBook, compareAddresses } from '../../../controllers/loadbalancer/book.ts';
 import { isBuggyIP, type ParsedPool, resolvePools } from '../../../controllers/loadbalancer/pools.ts';
 import { type SharingProfile, sharingProfile } from '../../../controllers/loadbalancer/sharing.ts';
-import type { LoadBalancerIPPool, LoadBalancerIPPoolSpec } from '../../../controllers/loadbalancer/types.ts';
-
-function pool(
-  name: string,
-  addresses: string[],
-  extra: Partial<LoadBalancerIPPoolSpec> = {},
-  created = '2026-01-01T00:00:00Z',
-): LoadBalancerIPPool {
-  return {
-    apiVersion: 'scm.dev/v1alpha1',
-    kind: 'LoadBalancerIPPool',
-    metadata: { name, creationTimestamp: new Date(created) },
-    spec: { addresses, ...extra },
-  };
-}
+import { pool } from './fixtures.ts';
 
 function profile(name: string, sharingKey?: string, port = 80): SharingProfile {
   const svc: V1Service = {

@@ -16,25 +16,12 @@ import {
 } from '../../../controllers/loadbalancer/desired.ts';
 import { type ParsedPool, resolvePools } from '../../../controllers/loadbalancer/pools.ts';
 import { sharingProfile } from '../../../controllers/loadbalancer/sharing.ts';
-import type { LoadBalancerIPPool, LoadBalancerIPPoolSpec } from '../../../controllers/loadbalancer/types.ts';
+import type { LoadBalancerIPPool } from '../../../controllers/loadbalancer/types.ts';
+import { pool } from './fixtures.ts';
 
 const CONDITION = 'scm.dev/AddressAssigned';
 const NOW = new Date('2026-03-01T12:00:00Z');
 const EARLIER = new Date('2026-02-01T00:00:00Z');
-
-function pool(
-  name: string,
-  addresses: string[],
-  extra: Partial<LoadBalancerIPPoolSpec> = {},
-  created = '2026-01-01T00:00:00Z',
-): LoadBalancerIPPool {
-  return {
-    apiVersion: 'scm.dev/v1alpha1',
-    kind: 'LoadBalancerIPPool',
-    metadata: { name, creationTimestamp: new Date(created) },
-    spec: { addresses, ...extra },
-  };
-}
 
 interface SvcShape {
   annotations?: Record<string, string>;

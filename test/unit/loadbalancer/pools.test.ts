@@ -7,24 +7,8 @@ import {
   resolvePools,
   usable,
 } from '../../../controllers/loadbalancer/pools.ts';
-import type { LoadBalancerIPPool, LoadBalancerIPPoolSpec } from '../../../controllers/loadbalancer/types.ts';
-
-const OLD = '2026-01-01T00:00:00Z';
-const NEW = '2026-02-01T00:00:00Z';
-
-function pool(
-  name: string,
-  addresses: string[],
-  extra: Partial<LoadBalancerIPPoolSpec> = {},
-  created = OLD,
-): LoadBalancerIPPool {
-  return {
-    apiVersion: 'scm.dev/v1alpha1',
-    kind: 'LoadBalancerIPPool',
-    metadata: { name, creationTimestamp: new Date(created) },
-    spec: { addresses, ...extra },
-  };
-}
+import type { LoadBalancerIPPool } from '../../../controllers/loadbalancer/types.ts';
+import { NEW, OLD, pool } from './fixtures.ts';
 
 /** family -> [text, size, truncated] of each range of the parsed pool. */
 function rangesOf(p: LoadBalancerIPPool): Record<string, [string, number, boolean]> {

@@ -5,31 +5,11 @@ import {
   poolMapName,
   poolStatusEqual,
 } from '../../../controllers/loadbalancer/poolstatus.ts';
-import type {
-  LoadBalancerIPPool,
-  LoadBalancerIPPoolSpec,
-  LoadBalancerIPPoolStatus,
-  PoolCondition,
-} from '../../../controllers/loadbalancer/types.ts';
+import type { LoadBalancerIPPoolStatus, PoolCondition } from '../../../controllers/loadbalancer/types.ts';
+import { pool } from './fixtures.ts';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const EARLIER = new Date('2026-02-01T00:00:00Z');
-
-function pool(
-  name: string,
-  addresses: string[],
-  extra: Partial<LoadBalancerIPPoolSpec> = {},
-  created = '2026-01-01T00:00:00Z',
-  status?: LoadBalancerIPPoolStatus,
-): LoadBalancerIPPool {
-  return {
-    apiVersion: 'scm.dev/v1alpha1',
-    kind: 'LoadBalancerIPPool',
-    metadata: { name, generation: 3, creationTimestamp: new Date(created) },
-    spec: { addresses, ...extra },
-    ...(status ? { status } : {}),
-  };
-}
 
 function cond(type: string, status: string, reason: string, message: string, at: Date = NOW): PoolCondition {
   return {

@@ -9,31 +9,19 @@ import {
   type ServiceStatusWriter,
 } from '../../../controllers/loadbalancer/reconciler.ts';
 import { sharingProfile } from '../../../controllers/loadbalancer/sharing.ts';
-import type { LoadBalancerIPPool, LoadBalancerIPPoolSpec } from '../../../controllers/loadbalancer/types.ts';
+import type { LoadBalancerIPPool } from '../../../controllers/loadbalancer/types.ts';
 import { FakeClock } from '../../../shared/clock.ts';
 import { Store } from '../../../shared/informer/store.ts';
 import { EventRecorder, type EventSink } from '../../../shared/kube/events.ts';
 import { KubeApiError } from '../../../shared/kube/errors.ts';
 import { nopLogger } from '../../../shared/log.ts';
+import { pool } from './fixtures.ts';
 
 const FINALIZER = 'service.kubernetes.io/load-balancer-cleanup';
 const CONDITION = 'scm.dev/AddressAssigned';
 const WALL = Date.parse('2026-03-01T12:00:00Z');
 const NOW = new Date(WALL);
 const PORTS = [{ port: 80, protocol: 'TCP' }];
-
-function pool(
-  name: string,
-  addresses: string[],
-  extra: Partial<LoadBalancerIPPoolSpec> = {},
-): LoadBalancerIPPool {
-  return {
-    apiVersion: 'scm.dev/v1alpha1',
-    kind: 'LoadBalancerIPPool',
-    metadata: { name, creationTimestamp: new Date('2026-01-01T00:00:00Z') },
-    spec: { addresses, ...extra },
-  };
-}
 
 function service(
   name: string,
