@@ -9,8 +9,8 @@
  * keeps every address where it is and writes nothing for Services already right.
  *
  * Triggers: a Service add/update/delete (its key); a pool add/update/delete (every Service of
- * ours: pinned pools, selectors and PoolChanged notes may change); a Namespace's labels changing
- * (its Services); addresses freed (every Service still waiting for one). The webhook's part
+ * ours: pinned pools, selectors and PoolChanged notes may change); a Namespace added or its
+ * labels changed (its Services); addresses freed (every Service still waiting for one). The webhook's part
  * (`newLoadBalancerAdmission`) adds the cleanup finalizer at create.
  */
 import type { V1Namespace, V1Service } from '@kubernetes/client-node';
@@ -129,12 +129,18 @@ export function newLoadBalancerController(ctx: ControllerContext): Runnable {
     update: (_old, svc) => serviceController.enqueue(keyOf(svc)),
     delete: (svc) => serviceController.enqueue(keyOf(svc)),
   });
+  const enqueueNamespace = (ns: V1Namespace): void => {
+    for (const svc of services.lister.byIndex(NAMESPACE_INDEX, ns.metadata?.name ?? '')) {
+      if (inScope(svc, scope)) serviceController.enqueue(keyOf(svc));
+    }
+  };
   namespaces.addEventHandler({
+    // A Service seen before its namespace (the informers run apart) was matched against no labels.
+    add: (ns) => {
+      if (started) enqueueNamespace(ns);
+    },
     update: (old, ns) => {
-      if (!started || sameLabels(old, ns)) return;
-      for (const svc of services.lister.byIndex(NAMESPACE_INDEX, ns.metadata?.name ?? '')) {
-        if (inScope(svc, scope)) serviceController.enqueue(keyOf(svc));
-      }
+      if (started && !sameLabels(old, ns)) enqueueNamespace(ns);
     },
   });
   let refreshQueued = false;
