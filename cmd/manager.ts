@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 import { CONTROLLERS } from '../controllers/index.ts';
 import { newClients } from './clients.ts';
+import { InProcessWebhook } from './servicewebhook.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebhookWorkerHost } from '../shared/admission/worker.ts';
@@ -120,21 +121,26 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
   for (const desc of CONTROLLERS) {
     if (enabled.includes(desc.name)) manager.add(desc.create(ctx));
   }
-  // The Service webhook serves on every replica, leader or not, in its own worker thread.
+  // The Service webhook serves on every replica, leader or not: in its own worker thread when an
+  // allocator answers there (its latency must not wait behind the controllers), else on this
+  // thread (cmd/servicewebhook.ts says why).
   const admitting = CONTROLLERS.some((d) => d.admission && enabled.includes(d.name));
-  const webhook =
-    admitting && config.webhookBindAddress !== '0'
-      ? new WebhookWorkerHost({
-          entry: new URL(`./webhook${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url),
-          data: {
-            argv: [...opts.argv],
-            clusterIPRanges: allocationRanges?.clusterIPs.map((r) => r.text),
-            nodePortRange: allocationRanges?.nodePorts.text,
-          },
-          log,
-          clock,
-        })
-      : undefined;
+  const webhookData = {
+    argv: [...opts.argv],
+    clusterIPRanges: allocationRanges?.clusterIPs.map((r) => r.text),
+    nodePortRange: allocationRanges?.nodePorts.text,
+  };
+  const webhook: WebhookWorkerHost | InProcessWebhook | undefined =
+    !admitting || config.webhookBindAddress === '0'
+      ? undefined
+      : allocationRanges
+        ? new WebhookWorkerHost({
+            entry: new URL(`./webhook${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+            data: webhookData,
+            log,
+            clock,
+          })
+        : new InProcessWebhook(webhookData);
   const webhookAddress = await webhook?.start();
 
   const servers = await startServers({
