@@ -4,10 +4,10 @@ SHELL := /usr/bin/env bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 include hack/versions.env
-export KUBERNETES_VERSION ETCD_VERSION
+export KUBERNETES_VERSION ETCD_VERSION METALLB_VERSION
 
 .PHONY: help install build typecheck lint format test test-unit test-integration envtest-assets \
-        kubectl kube-controller-manager run bench clean
+        kubectl kube-controller-manager metallb-controller run bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -40,6 +40,9 @@ kubectl: ## build kubectl of the same version into the cache (tests never need i
 kube-controller-manager: ## build kube-controller-manager of the same version (for benchmarks)
 	hack/build-envtest-assets.sh kube-controller-manager
 
+metallb-controller: ## build MetalLB's controller (METALLB_VERSION) and copy its CRDs into the per-user cache (for benchmarks)
+	hack/build-metallb.sh
+
 test-unit: install ## unit tests (no I/O)
 	npm run --silent test:unit
 
@@ -51,7 +54,7 @@ test: lint test-unit test-integration ## lint + unit + integration
 run: install envtest-assets ## run the manager: against your cluster if one is configured, else a local control plane
 	node cmd/run.ts $(ARGS)
 
-bench: install build envtest-assets kube-controller-manager ## ours vs kube-controller-manager (S1-S4, C1) and allocation (S5, S6), about 45 min; docs/BENCHMARKS.md
+bench: install build envtest-assets kube-controller-manager metallb-controller ## ours vs kube-controller-manager (S1-S4, C1), allocation (S5, S6), LoadBalancer addresses vs MetalLB (S7, S8), about 60 min; docs/BENCHMARKS.md
 	node bench/run.ts $(ARGS)
 
 clean: ## remove build output (the envtest cache stays)

@@ -82,6 +82,25 @@ export class ApiMeter {
     return r;
   }
 
+  /**
+   * Write requests to every resource so far, "VERB resource" or "VERB resource/subresource" ->
+   * requests (every client, every answer): e.g. "PATCH services/status", "POST events".
+   */
+  async allWrites(): Promise<Counts> {
+    const text = await (await fetch(this.url, { dispatcher: this.agent })).text();
+    const counts: Counts = {};
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('apiserver_request_total{')) continue;
+      const verb = /verb="(\w+)"/.exec(line)?.[1] ?? '';
+      if (!WRITE_VERBS.has(verb)) continue;
+      const resource = /resource="([\w.]+)"/.exec(line)?.[1] ?? '';
+      const sub = /subresource="(\w*)"/.exec(line)?.[1] ?? '';
+      const key = `${verb} ${resource}${sub === '' ? '' : `/${sub}`}`;
+      counts[key] = (counts[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return counts;
+  }
+
   /** The API server's whole /metrics text. */
   async text(): Promise<string> {
     return (await fetch(this.url, { dispatcher: this.agent })).text();

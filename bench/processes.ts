@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { findAssets } from '../shared/localcontrolplane/index.ts';
 import { freePorts, type ControlPlane } from '../shared/localcontrolplane/index.ts';
 
-export type ManagerKind = 'ours' | 'kube-controller-manager';
+export type ManagerKind = 'ours' | 'kube-controller-manager' | 'metallb';
 
 export interface Settings {
   qps: number;
@@ -42,6 +42,8 @@ export interface ManagerOptions {
   controllers?: string;
   /** More flags, after the shared ones (ours only: e.g. the webhook's). */
   extraArgs?: readonly string[];
+  /** metallb: the controller binary (hack/build-metallb.sh) and its `--namespace`. */
+  metallb?: { binary: string; namespace: string };
 }
 
 /** Managers still running: killed when the bench process exits, however it exits. */
@@ -122,6 +124,27 @@ export async function startManager(
         '--health-probe-bind-address=0',
         '--log-format=json',
         ...sharedFlags(s, controllers),
+        ...(opts.extraArgs ?? []),
+      ],
+      { stdio: ['ignore', stdout, logFd ?? 'pipe'] },
+    );
+  } else if (kind === 'metallb') {
+    // MetalLB's controller as a new user runs it outside a cluster (the S7/S8 setup in
+    // loadbalancer.ts): no webhook, no certificate rotation, the memberlist Secret it owns. Its
+    // client runs at controller-runtime's defaults (QPS 20 / burst 30; it has no flag for them).
+    if (!opts.metallb) throw new Error('metallb needs opts.metallb');
+    const [port] = await freePorts(1);
+    metricsUrl = `http://127.0.0.1:${port}/metrics`;
+    child = spawn(
+      opts.metallb.binary,
+      [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--namespace=${opts.metallb.namespace}`,
+        '--webhook-mode=disabled',
+        '--disable-cert-rotation',
+        '--ml-secret-name=memberlist',
+        '--deployment=controller',
+        `--port=${port}`,
         ...(opts.extraArgs ?? []),
       ],
       { stdio: ['ignore', stdout, logFd ?? 'pipe'] },

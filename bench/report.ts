@@ -1,5 +1,6 @@
 /** docs/BENCHMARKS.md from one bench run: the machine, versions, command, figures and ratios. */
 import type { BenchRun, ScenarioResult } from './run.ts';
+import type { Counts } from './apimeter.ts';
 import {
   type AllocationResult,
   boundText,
@@ -9,6 +10,15 @@ import {
   S6_RATE,
 } from './allocation.ts';
 import { floorSeconds } from './floor.ts';
+import {
+  LB_SCENARIOS,
+  S7_CLIENTS,
+  TINY_SIZE,
+  type LbS7Result,
+  type LbS8Result,
+  type LbSide,
+  type LbSideResult,
+} from './loadbalancer.ts';
 
 const MiB = 2 ** 20;
 
@@ -43,7 +53,8 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
       '`endpoint,endpointslice,endpointslicemirroring` against its own fresh local control plane ' +
       '(etcd + kube-apiserver built from Go modules); the same seeded workload is written straight to ' +
       'the API server; S3 continues S1 and S4 continues S2 on the same control plane and process. ' +
-      "S5 and S6 measure ours' ClusterIP / NodePort allocation (its admission webhook); their setup is " +
+      "S5 and S6 measure ours' ClusterIP / NodePort allocation (its admission webhook); S7 and S8 ours' " +
+      "LoadBalancer address assignment beside MetalLB's controller and a bare-client floor; their setup is " +
       'in their sections.',
     '',
   );
@@ -64,6 +75,8 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
   if (run.results.length > 0) renderEndpointSections(run, lines);
   const allocation = renderAllocationSections(run);
   if (allocation !== '') lines.push(allocation.trimEnd(), '');
+  const loadBalancer = renderLoadBalancerSections(run);
+  if (loadBalancer !== '') lines.push(loadBalancer.trimEnd(), '');
   renderHowTaken(run, lines);
   return `${lines.join('\n')}\n`;
 }
@@ -176,7 +189,10 @@ function renderEndpointSections(run: BenchRun, lines: string[]): void {
 function renderHowTaken(run: BenchRun, lines: string[]): void {
   lines.push('## How the figures are taken', '');
   if (run.results.length === 0) {
-    lines.push(...allocationHowTaken(), '');
+    if ((run.allocation?.length ?? 0) > 0 || (run.admission?.length ?? 0) > 0)
+      lines.push(...allocationHowTaken());
+    if (run.loadBalancer) lines.push(...loadBalancerHowTaken());
+    lines.push('');
     return;
   }
   lines.push(
@@ -205,6 +221,7 @@ function renderHowTaken(run: BenchRun, lines: string[]): void {
   }
   if ((run.allocation?.length ?? 0) > 0 || (run.admission?.length ?? 0) > 0)
     lines.push(...allocationHowTaken());
+  if (run.loadBalancer) lines.push(...loadBalancerHowTaken());
   lines.push('');
 }
 
@@ -376,5 +393,213 @@ function allocationHowTaken(): string[] {
       'event loop (a worker thread), whose own lag p99 is shown beside it; the creates are sent on schedule whatever ' +
       'the answers take. **Event-loop lag p99**: as above, the highest `nodejs_eventloop_lag_p99_seconds` of ours ' +
       'during the scenario.',
+  ];
+}
+
+const SIDE_NAMES: Record<LbSide, string> = { ours: 'ours', metallb: 'MetalLB', floor: 'floor' };
+
+function countsText(c: Counts): string {
+  const entries = Object.entries(c).sort(([a], [b]) => (a < b ? -1 : 1));
+  return entries.length === 0 ? '—' : entries.map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+/** A JSON number may be null (NaN written out). */
+function num(n: number | null | undefined): number | undefined {
+  return n === null || n === undefined || Number.isNaN(n) ? undefined : n;
+}
+
+function perService(n: number, of: number): string {
+  return of > 0 ? fmt(n / of, 2) : '—';
+}
+
+function pendingText(r: LbS7Result): string {
+  if (r.pending === 0) return '0';
+  return `${r.pending}: ${r.pendingReasons.map((x) => `${x.count}x ${x.text.replaceAll('|', '/')}`).join('; ')}`;
+}
+
+/** The S7 and S8 sections (setup, tables, targets); '' when the run has neither. Also printed to stdout. */
+export function renderLoadBalancerSections(run: BenchRun): string {
+  const lb = run.loadBalancer;
+  if (!lb || lb.sides.length === 0) return '';
+  const lines: string[] = [];
+  const side = (x: LbSide): LbSideResult | undefined => lb.sides.find((r) => r.side === x);
+  const first = lb.sides[0].s7;
+  lines.push('## S7, S8: LoadBalancer addresses, ours vs MetalLB', '');
+  if (run.loadBalancerRun) {
+    const a = run.loadBalancerRun;
+    lines.push(
+      `S7 and S8 come from a separate run: ${a.startedAt}, ${Math.round(a.durationSeconds / 60)} min, \`${a.command}\` (same machine and versions).`,
+      '',
+    );
+  }
+  lines.push(
+    `Each side on its own fresh local control plane (dual-stack Service range ${lb.serviceClusterIpRange}, ` +
+      'audit log of writes on), the same pools and the same seeded Services (no selector). ' +
+      '**ours**: the manager with `--controllers=loadbalancer` and its webhook `/mutate-v1-service` registered ' +
+      '(failurePolicy Fail; it adds the cleanup finalizer at create), LoadBalancerIPPool objects. ' +
+      `**MetalLB**: its controller ${lb.metallbVersion} (built from its Go module by \`make metallb-controller\`) run as ` +
+      '`--namespace metallb-system --webhook-mode disabled --disable-cert-rotation --ml-secret-name memberlist ' +
+      '--deployment controller`, IPAddressPool objects in metallb-system. Both clients at ' +
+      `QPS ${lb.qps} / burst ${lb.burst} (controller-runtime's defaults, which MetalLB has no flag for; ours ` +
+      `\`--kube-api-qps=${lb.qps} --kube-api-burst=${lb.burst}\`), each controller with its own client certificate. ` +
+      "**floor**: no controller; a bare client on the same token bucket patches each Service's status (ours' shape) " +
+      'as soon as its create is answered: the writes that must happen, at that rate.',
+    '',
+  );
+  lines.push(
+    `Pools: ${lb.pools.map((p) => `\`${p.name}\` ${p.addresses.join(' + ')}${p.autoAssign ? '' : ' (autoAssign false)'}`).join('; ')}. ` +
+      `**S7**: ${first.services} LoadBalancer Services created by ${S7_CLIENTS} concurrent clients: ${first.dualStack} ` +
+      `RequireDualStack (an address of each family from main), ${first.sharing} with a sharing key (4 per key, distinct ports), ` +
+      `${first.requested} asking for an address in reserved, ${first.pinnedToTiny} pinned to tiny (room for ${TINY_SIZE}), ` +
+      `the rest plain IPv4: ${first.expectedAssigned} can have an address. **S8**: on S7's state the controller is stopped ` +
+      "(SIGTERM) and started again while more Services are created (every 10th dual-stack); ours' webhook refuses " +
+      'creates while no process serves it, and those are sent again every 100 ms until admitted.',
+    '',
+  );
+  lines.push(
+    '| S7 | Services (can have an address) | creates s | converge s | from the first create s | assigned | wrong | duplicates | shared addresses | status writes (controller) | per assigned Service | assigned with 1 / >1 / 0 status writes | status writes to pending | status writes (API server meter) | all writes by the controller | all writes per Service | events (reason: occurrences) | peak RSS MiB | CPU s | pending: reason |',
+  );
+  lines.push(
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const { s7: r } of lb.sides) {
+    const c = r.controller;
+    lines.push(
+      `| ${SIDE_NAMES[r.side]} | ${r.services} (${r.expectedAssigned}) | ${fmt(r.createSeconds, 2)} | ` +
+        `${r.converged ? fmt(num(r.convergeSeconds), 2) : 'did not converge'} | ` +
+        `${r.converged ? fmt(r.createSeconds + r.convergeSeconds, 2) : '—'} | ${r.assigned} | ${r.wrongAddresses} | ` +
+        `${r.duplicates} | ${r.sharedAddresses} | ${c.statusWrites} | ${perService(c.statusWrites, r.assigned)} | ` +
+        `${r.assignedWithOneStatusWrite} / ${r.assignedWithMoreStatusWrites} / ${r.assignedWithoutStatusWrite} | ` +
+        `${r.statusWritesToPending} | ${r.meterStatusWrites} | ${countsText(c.byResource)} (total ${c.total}, ${c.failed} failed) | ` +
+        `${perService(c.total, r.services)} | ${countsText(r.events)} | ${r.side === 'floor' ? '—' : (r.peakRssBytes / MiB).toFixed(0)} | ` +
+        `${r.side === 'floor' ? '—' : fmt(r.cpuSeconds, 1)} | ${pendingText(r)} |`,
+    );
+  }
+  lines.push('');
+  const s8s = lb.sides.flatMap((x) => (x.s8 ? [x.s8] : []));
+  if (s8s.length > 0) {
+    lines.push(
+      '| S8 | new Services | stop s | creates refused (sent again) | new addresses s after the last create | after the SIGTERM | moved | duplicates | wrong | old pending now assigned | writes to S7 Services (already right) | S7 Services changed (resourceVersion) | all writes by the controller | status writes (API server meter) | events (reason: occurrences) | peak RSS MiB | CPU s |',
+    );
+    lines.push(
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const r of s8s) {
+      const c = r.controller;
+      lines.push(
+        `| ${SIDE_NAMES[r.side]} | ${r.newServices} | ${fmt(r.stopSeconds, 2)} | ` +
+          `${r.createRefusals}${
+            r.createRefusalSamples.length > 0
+              ? ` (${r.createRefusalSamples
+                  .map((x) => (x.length > 160 ? `${x.slice(0, 160)}...` : x))
+                  .join('; ')
+                  .replaceAll('|', '/')})`
+              : ''
+          } | ` +
+          `${r.converged ? fmt(num(r.convergeSeconds), 2) : 'did not converge'} | ${fmt(num(r.convergeFromRestartSeconds), 2)} | ` +
+          `${r.moved} | ${r.duplicates} | ${r.wrongAddresses} | ${r.newlyAssignedOld} | ` +
+          `${r.writesToS7Total}${r.writesToS7Total > 0 ? ` (${countsText(r.writesToS7)}; ${r.writesToS7Assigned} to assigned ones)` : ''} | ` +
+          `${r.s7ResourceVersionsChanged ?? '—'} | ` +
+          `${countsText(c.byResource)} (total ${c.total}, ${c.failed} failed) | ${r.meterStatusWrites} | ${countsText(r.events)} | ` +
+          `${r.side === 'floor' ? '—' : (r.peakRssBytes / MiB).toFixed(0)} | ${r.side === 'floor' ? '—' : fmt(r.cpuSeconds, 1)} |`,
+      );
+    }
+    lines.push('');
+  }
+  const ours = side('ours');
+  const metallb = side('metallb');
+  const floor = side('floor');
+  const verdict = (ok: boolean | undefined): string => met(ok);
+  const le = (a: number | undefined, b: number | undefined, k = 1): boolean | undefined =>
+    a === undefined || b === undefined ? undefined : a <= k * b;
+  const c7 = (x: LbSideResult | undefined): number | undefined =>
+    x?.s7.converged ? num(x.s7.convergeSeconds) : undefined;
+  const c8 = (x: LbSideResult | undefined): number | undefined =>
+    x?.s8?.converged ? num(x.s8.convergeSeconds) : undefined;
+  const r8 = (x: LbSideResult | undefined): number | undefined =>
+    x?.s8?.converged ? num(x.s8.convergeFromRestartSeconds) : undefined;
+  const peak = (x: LbSideResult | undefined): number | undefined =>
+    x ? Math.max(x.s7.peakRssBytes, x.s8?.peakRssBytes ?? 0) : undefined;
+  lines.push('| S7/S8 target | ours | MetalLB | |');
+  lines.push('| --- | --- | --- | --- |');
+  const oneWrite = (x: LbSideResult | undefined): string =>
+    x
+      ? `${x.s7.controller.statusWrites} status writes for ${x.s7.assigned} assigned (${x.s7.assignedWithMoreStatusWrites} with more than one, ${x.s7.assignedWithoutStatusWrite} with none)`
+      : '—';
+  const exactlyOne = (x: LbSideResult | undefined): boolean | undefined =>
+    x ? x.s7.assignedWithMoreStatusWrites === 0 && x.s7.assignedWithoutStatusWrite === 0 : undefined;
+  lines.push(
+    `| S7: exactly one status write per assigned Service | ${oneWrite(ours)} | ${oneWrite(metallb)} | ours ${verdict(exactlyOne(ours))} |`,
+  );
+  const noRewrite = (x: LbSideResult | undefined): string => (x?.s8 ? `${x.s8.writesToS7Total}` : '—');
+  lines.push(
+    `| S8: no write for a Service already right (0 for ours) | ${noRewrite(ours)} | ${noRewrite(metallb)} | ours ${verdict(ours?.s8 ? ours.s8.writesToS7Total === 0 : undefined)} |`,
+  );
+  lines.push(
+    `| S7 converge ours <= MetalLB (same QPS) | ${fmt(c7(ours), 2)} s | ${fmt(c7(metallb), 2)} s | ${verdict(le(c7(ours), c7(metallb)))} |`,
+  );
+  // The floor's writes are rate-bound past its creates; a side whose creates took longer had more
+  // of that time inside its own create window: its floor is the floor's time from its first create
+  // less that side's create time (at least the floor's tail after its last create when not rate-bound).
+  const floorFor = (x: LbSideResult | undefined): number | undefined => {
+    const f = floor?.s7;
+    if (!x || !f?.converged || num(f.convergeSeconds) === undefined) return undefined;
+    const f8 = floor?.s8;
+    const tail = f8?.converged ? (num(f8.convergeSeconds) ?? 0) : 0;
+    return Math.max(f.createSeconds + f.convergeSeconds - x.s7.createSeconds, tail);
+  };
+  const vsFloor = (x: LbSideResult | undefined): string =>
+    x ? `${fmt(c7(x), 2)} s against ${fmt(floorFor(x), 2)} s: ${ratio(c7(x), floorFor(x))}x` : '—';
+  lines.push(
+    `| S7 converge within 1.2x the floor (its writes at this QPS, against each side's create time) | ${vsFloor(ours)} | ${vsFloor(metallb)} | ours ${verdict(le(c7(ours), floorFor(ours), 1.2))} |`,
+  );
+  if (s8s.length > 0) {
+    lines.push(
+      `| S8 new addresses ours <= MetalLB, after the last create (after the SIGTERM) | ${fmt(c8(ours), 2)} s (${fmt(r8(ours), 2)} s) | ${fmt(c8(metallb), 2)} s (${fmt(r8(metallb), 2)} s) | ${verdict(le(c8(ours), c8(metallb)) === undefined ? undefined : (le(c8(ours), c8(metallb)) ?? false) && (le(r8(ours), r8(metallb)) ?? false))} |`,
+    );
+    lines.push(
+      `| S8 new addresses against the floor (${fmt(c8(floor), 2)} s; it has no process to restart, so for reference) | ${ratio(c8(ours), c8(floor))}x | ${ratio(c8(metallb), c8(floor))}x | — |`,
+    );
+    const zero = (x: LbSideResult | undefined, f: (r: LbS8Result) => number): number | undefined =>
+      x?.s8 ? f(x.s8) : undefined;
+    const moved = (x: LbSideResult | undefined): number | undefined => zero(x, (r) => r.moved);
+    const dups = (x: LbSideResult | undefined): number | undefined =>
+      x ? x.s7.duplicates + (x.s8?.duplicates ?? 0) : undefined;
+    lines.push(
+      `| S8: addresses moved 0 | ${moved(ours) ?? '—'} | ${moved(metallb) ?? '—'} | ours ${verdict(moved(ours) === undefined ? undefined : moved(ours) === 0)}, MetalLB ${verdict(moved(metallb) === undefined ? undefined : moved(metallb) === 0)} |`,
+    );
+    lines.push(
+      `| S7+S8: duplicate addresses 0 | ${dups(ours) ?? '—'} | ${dups(metallb) ?? '—'} | ours ${verdict(dups(ours) === undefined ? undefined : dups(ours) === 0)}, MetalLB ${verdict(dups(metallb) === undefined ? undefined : dups(metallb) === 0)} |`,
+    );
+  }
+  const po = peak(ours);
+  const pm = peak(metallb);
+  lines.push(
+    `| peak RSS ours <= 1.5x MetalLB | ${po === undefined ? '—' : `${(po / MiB).toFixed(0)} MiB`} | ${pm === undefined ? '—' : `${(pm / MiB).toFixed(0)} MiB`} | ${ratio(po, pm)}x, ${verdict(le(po, pm, 1.5))} |`,
+  );
+  lines.push('');
+  return `${lines.join('\n')}\n`;
+}
+
+function loadBalancerHowTaken(): string[] {
+  const ids = LB_SCENARIOS.map((x) => x.id).join('/');
+  return [
+    `- **${ids} converge**: from the last create answered until the watch event (the bench's own list + watch of the ` +
+      "namespace's Services) after which every Service that can have an address showed as many as it needs (one per " +
+      'family), and as many of the pinned ones as their pool holds; in S8, the new Services. **Assigned, wrong**: ' +
+      'at the end, Services with an address; those whose addresses are not what they should be (the requested one, ' +
+      'one of each family from main, an address of the pool they are pinned to). **Duplicates**: addresses two or more ' +
+      'Services hold that are not all sharing-key partners on distinct ports; **shared addresses**: held by more than ' +
+      'one Service, allowed or not.',
+    "- **Status writes (controller), all writes by the controller**: kube-apiserver's audit log (writes at Metadata level), " +
+      "the requests of the controller's own user, from the first create until the end of the scenario (the controller " +
+      'had written nothing for 15 s, at most 5 min after converging), any answer: status writes are updates and patches ' +
+      'of services/status; per Service, how many each S7 Service got. **Status writes (API server meter)**: ' +
+      '`apiserver_request_total` PUT/PATCH of services/status, every client. **Events**: the Events about the Services ' +
+      '(count or series count summed), listed at the end.',
+    '- **S8 moved**: S7 Services with an address at the end of S7 whose addresses differ at the end of S8; **writes to ' +
+      "S7 Services**: the controller's writes (audit log) during S8 to any S7 Service, every one of which was already " +
+      'right. **Stop s**: SIGTERM until the process exited; **after the SIGTERM**: until the new Services had addresses. ' +
+      'Peak RSS and CPU in S8 are the new process, from its start.',
   ];
 }

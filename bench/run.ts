@@ -5,17 +5,22 @@
  * S6: ours only); figures from the API server's metrics, ours' /metrics and /proc; results to
  * bench-results/<time>.json and docs/BENCHMARKS.md.
  *
- * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4,C1,S5,S6
+ * and of loadbalancer.ts (S7, S8: ours vs MetalLB's controller and a bare-client floor, at QPS 20 /
+ * burst 30 whatever --qps says).
+ *
+ * Flags: --qps=100 --burst=100 --workers=5 --batch-period=0s --scenarios=S1,S3,S2,S4,C1,S5,S6,S7,S8
  *        --scale=1 (shrinks every workload: pods, Services, flips, S5's creates, S6's fewest creates)
  *        --managers=ours,kube-controller-manager (for S1-S4 and C1; S5 always runs ours and the
  *        built-in allocator, S6 ours)
  *        --s6-baseline (S6's load once more without our webhook, the API server allocating alone)
+ *        --lb-sides=ours,metallb,floor (for S7/S8; S8 runs on S7's state, so it brings S7 along)
+ *        --merge-docs (write this run's S7/S8 into the existing docs/BENCHMARKS.* and keep the rest)
  *        --no-doc --cpu-prof (ours writes a .cpuprofile)
  *        --logs (managers' stdout to bench-results/logs-<start>/)
  *        --node-args="--max-old-space-size=256" (extra V8 flags for ours, after OURS_NODE_FLAGS)
  *        --report-only=bench-results/X.json (only re-render docs/BENCHMARKS.md from a run)
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { findAssets, pinnedVersions, startControlPlane } from '../shared/localcontrolplane/index.ts';
@@ -39,7 +44,20 @@ import {
   type ManagerKind,
   type Settings,
 } from './processes.ts';
-import { renderAllocationSections, renderMarkdown } from './report.ts';
+import {
+  LB_BURST,
+  LB_POOLS,
+  LB_QPS,
+  LB_SCENARIOS,
+  LB_SERVICE_RANGE,
+  LB_SIDES,
+  metallbDir,
+  metallbVersion,
+  runLoadBalancerSide,
+  type LbSide,
+  type LoadBalancerRun,
+} from './loadbalancer.ts';
+import { renderAllocationSections, renderLoadBalancerSections, renderMarkdown } from './report.ts';
 import { type LatencySummary, summarize } from './stats.ts';
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { Model, WorkloadWriter } from './workload.ts';
@@ -84,6 +102,10 @@ export interface BenchRun {
   allocationRun?: { startedAt: string; durationSeconds: number; command: string };
   /** Measured when an endpoint scenario ran. */
   floor?: FloorCalibration;
+  /** S7 and S8, one entry per side (absent in older runs). */
+  loadBalancer?: LoadBalancerRun;
+  /** When S7/S8 come from another run than the rest (`--merge-docs`): that run. */
+  loadBalancerRun?: { startedAt: string; durationSeconds: number; command: string };
 }
 
 function flag(name: string, fallback: string): string {
@@ -235,8 +257,12 @@ async function main(): Promise<void> {
     batchPeriod: flag('batch-period', '0s'),
   };
   const scale = Number(flag('scale', '1'));
-  const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4,C1,S5,S6').split(','));
-  const known = [...SCENARIOS.map((s) => s.id), ...ALLOCATION_SCENARIOS.map((s) => s.id)];
+  const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4,C1,S5,S6,S7,S8').split(','));
+  const known = [
+    ...SCENARIOS.map((s) => s.id),
+    ...ALLOCATION_SCENARIOS.map((s) => s.id),
+    ...LB_SCENARIOS.map((s) => s.id),
+  ];
   const unknown = [...wanted].filter((id) => !known.includes(id));
   if (unknown.length > 0) {
     throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
@@ -254,6 +280,14 @@ async function main(): Promise<void> {
     ? join('bench-results', `logs-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
     : undefined;
   if (logDir !== undefined) mkdirSync(logDir, { recursive: true });
+  const lbSides = flag('lb-sides', LB_SIDES.join(',')).split(',') as LbSide[];
+  const badSides = lbSides.filter((x) => !LB_SIDES.includes(x));
+  if (badSides.length > 0)
+    throw new Error(`unknown --lb-sides ${badSides.join(', ')}; known: ${LB_SIDES.join(', ')}`);
+  const wantsLb = wanted.has('S7') || wanted.has('S8');
+  if (wantsLb && lbSides.includes('metallb') && !existsSync(join(metallbDir(), 'controller'))) {
+    throw new Error(`no MetalLB controller in ${metallbDir()}: run \`make metallb-controller\``);
+  }
   const endpointScenarios = SCENARIOS.filter((s) => wanted.has(s.id));
   if (
     endpointScenarios.length > 0 &&
@@ -284,6 +318,21 @@ async function main(): Promise<void> {
       : (['ours'] as const))
       admission.push(await runAdmissionUnderLoad(mode, sessionOptions));
   }
+  let loadBalancer: LoadBalancerRun | undefined;
+  if (wantsLb) {
+    loadBalancer = {
+      qps: LB_QPS,
+      burst: LB_BURST,
+      serviceClusterIpRange: LB_SERVICE_RANGE,
+      pools: LB_POOLS,
+      metallbVersion: metallbVersion(),
+      sides: [],
+    };
+    for (const side of lbSides)
+      loadBalancer.sides.push(
+        await runLoadBalancerSide(side, { nodeArgs, scale, logDir, s8: wanted.has('S8') }),
+      );
+  }
   let floor: FloorCalibration | undefined;
   if (results.length > 0) {
     process.stderr.write('[bench] floor: a bare client loop at the same QPS/burst\n');
@@ -308,13 +357,30 @@ async function main(): Promise<void> {
     ...(allocation.length > 0 ? { allocation } : {}),
     ...(admission.length > 0 ? { admission } : {}),
     ...(floor ? { floor } : {}),
+    ...(loadBalancer ? { loadBalancer } : {}),
   };
   mkdirSync('bench-results', { recursive: true });
   const file = join('bench-results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
   process.stderr.write(`[bench] wrote ${file}\n`);
   if (allocation.length > 0 || admission.length > 0) process.stdout.write(renderAllocationSections(run));
-  if (!process.argv.includes('--no-doc')) writeDocs(run);
+  if (loadBalancer) process.stdout.write(renderLoadBalancerSections(run));
+  if (process.argv.includes('--no-doc')) return;
+  writeDocs(process.argv.includes('--merge-docs') ? mergeIntoDocs(run) : run);
+}
+
+/**
+ * `--merge-docs`: the committed docs/BENCHMARKS.json with this run's S7/S8 in place of its own
+ * (the other sections stay, with their run's date and command).
+ */
+function mergeIntoDocs(run: BenchRun): BenchRun {
+  if (!run.loadBalancer) throw new Error('--merge-docs merges S7/S8 only: run them (--scenarios=S7,S8)');
+  const base = migrate(JSON.parse(readFileSync(join('docs', 'BENCHMARKS.json'), 'utf8')) as BenchRun);
+  return {
+    ...base,
+    loadBalancer: run.loadBalancer,
+    loadBalancerRun: { startedAt: run.startedAt, durationSeconds: run.durationSeconds, command: run.command },
+  };
 }
 
 /** docs/BENCHMARKS.md and, beside it, the run's JSON (the one in bench-results/ is not committed). */
