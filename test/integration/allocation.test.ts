@@ -61,17 +61,25 @@ const waitEvent = (kc: KubeConfig, namespace: string, name: string, reason: stri
     (await eventsFor(kc, namespace, name)).find((e) => e.reason === reason),
   );
 
+/** Changes the stored map as another writer would: read, change, replace; again on a 409 (the repair loop wrote first). */
 async function writeMap(kc: KubeConfig, name: string, change: (m: RangeAllocation) => void): Promise<void> {
   const api = kc.makeApiClient(CustomObjectsApi);
-  const map = (await readMap(kc, name))!;
-  change(map);
-  await api.replaceClusterCustomObject({
-    group: 'scm.dev',
-    version: 'v1alpha1',
-    plural: 'rangeallocations',
-    name,
-    body: map,
-  });
+  for (let attempt = 0; ; attempt++) {
+    const map = (await readMap(kc, name))!;
+    change(map);
+    try {
+      await api.replaceClusterCustomObject({
+        group: 'scm.dev',
+        version: 'v1alpha1',
+        plural: 'rangeallocations',
+        name,
+        body: map,
+      });
+      return;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || attempt >= 10) throw err;
+    }
+  }
 }
 
 const nodePortsOf = (svc: V1Service): number[] => (svc.spec?.ports ?? []).map((p) => p.nodePort ?? 0);
