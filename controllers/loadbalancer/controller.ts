@@ -105,6 +105,7 @@ export function newLoadBalancerController(ctx: ControllerContext): Runnable {
       clock: ctx.clock,
       log: log.child({ part: 'pools' }),
       busy: () => serviceController.unfinished() > 0,
+      events: ctx.events,
     }),
     log: log.child({ part: 'pools' }),
     clock: ctx.clock,

@@ -25,6 +25,7 @@ import {
 import type { ReadonlyStore } from '../../shared/informer/store.ts';
 import type { KubeClient } from '../../shared/kube/client.ts';
 import { isConflict, isNotFound } from '../../shared/kube/errors.ts';
+import type { EventRecorder } from '../../shared/kube/events.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { IPFamily } from '../../shared/net/ip.ts';
 import type { AddressBook } from './book.ts';
@@ -33,6 +34,8 @@ import { FAMILIES, type ParsedPool } from './pools.ts';
 import {
   type LoadBalancerIPPool,
   type LoadBalancerIPPoolStatus,
+  POOL_API_VERSION,
+  POOL_KIND,
   type PoolCondition,
   POOL_CONFLICT_CONDITION,
   POOL_GROUP,
@@ -149,6 +152,24 @@ export function conditionsEqual(a: LoadBalancerIPPoolStatus, b: LoadBalancerIPPo
   return conds(a) === conds(b);
 }
 
+/**
+ * The Event a status change deserves: a Warning when the pool stops being usable or is unusable
+ * for another reason (Conflict, InvalidAddresses), a Normal one when it becomes Ready again or is
+ * disabled; none when its Ready condition says what it said.
+ */
+export function poolEvent(
+  before: LoadBalancerIPPoolStatus | undefined,
+  after: LoadBalancerIPPoolStatus,
+): { type: 'Normal' | 'Warning'; reason: string; message: string } | undefined {
+  const was = before?.conditions?.find((c) => c.type === POOL_READY_CONDITION);
+  const now = after.conditions?.find((c) => c.type === POOL_READY_CONDITION);
+  if (!now || (was && was.status === now.status && was.reason === now.reason)) return undefined;
+  if (now.status === 'True')
+    return was ? { type: 'Normal', reason: 'Ready', message: now.message ?? '' } : undefined;
+  const type = now.reason === 'Disabled' ? 'Normal' : 'Warning';
+  return { type, reason: now.reason ?? 'NotReady', message: now.message ?? '' };
+}
+
 export interface PoolStatusReconcilerOptions {
   pools: ReadonlyStore<LoadBalancerIPPool>;
   parsed: () => readonly ParsedPool[];
@@ -158,6 +179,8 @@ export interface PoolStatusReconcilerOptions {
   metrics: LoadBalancerMetrics;
   clock: Clock;
   log: Logger;
+  /** Pool Events (Conflict, InvalidAddresses, Ready again); optional for tests. */
+  events?: EventRecorder;
   /**
    * True while Services wait to be reconciled: a change of counts only (conditions as they are)
    * then waits, so the pools' writes never take the QPS the Services' status writes need; at most
@@ -243,6 +266,16 @@ export class PoolStatusReconciler implements Reconciler {
       );
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      return;
+    }
+    const event = poolEvent(pool.status, want);
+    if (event) {
+      this.opts.events?.event(
+        { kind: POOL_KIND, apiVersion: POOL_API_VERSION, name, uid: pool.metadata.uid },
+        event.type,
+        event.reason,
+        event.message,
+      );
     }
   }
 

@@ -402,6 +402,14 @@ describe('LoadBalancer addresses from pools', function () {
         'its addresses overlap pool first, which is older; this pool is skipped until the overlap is gone',
       ],
     ]);
+    const conflict = await waitFor('a Conflict Event on pool second', async () => {
+      const list = await core(cp.kubeConfig).listNamespacedEvent({
+        namespace: 'default',
+        fieldSelector: 'involvedObject.name=second,involvedObject.kind=LoadBalancerIPPool',
+      });
+      return list.items.find((e) => e.reason === 'Conflict');
+    });
+    expect([conflict.type, conflict.message]).to.deep.equal(['Warning', 'overlaps pool first; skipped']);
     const first = await waitFor('pool first counts', async () => {
       const p = await readPool(cp.kubeConfig, 'first');
       return p.status?.used === 1 ? p : undefined;

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { parsePool, resolvePools } from '../../../controllers/loadbalancer/pools.ts';
 import {
   desiredPoolStatus,
+  poolEvent,
   poolMapName,
   poolStatusEqual,
 } from '../../../controllers/loadbalancer/poolstatus.ts';
@@ -191,5 +192,47 @@ describe('LoadBalancer pool status: poolMapName', () => {
   it('names a map per pool and family', () => {
     expect(poolMapName('web', 'IPv4')).to.equal('lbpool-web-ipv4');
     expect(poolMapName('web', 'IPv6')).to.equal('lbpool-web-ipv6');
+  });
+});
+
+describe('LoadBalancer pool status: poolEvent', () => {
+  const ready = (status: 'True' | 'False', reason: string, message = 'm'): LoadBalancerIPPoolStatus => ({
+    conditions: [cond('Ready', status, reason, message)],
+  });
+
+  it('a new pool that is Ready gets no Event', () => {
+    expect(poolEvent(undefined, ready('True', 'Ready'))).to.equal(undefined);
+  });
+
+  it('a new pool in conflict gets a Warning named after the reason, with the message', () => {
+    expect(poolEvent(undefined, ready('False', 'Conflict', 'overlaps pool a; skipped'))).to.deep.equal({
+      type: 'Warning',
+      reason: 'Conflict',
+      message: 'overlaps pool a; skipped',
+    });
+  });
+
+  it('a Ready pool whose addresses become invalid gets a Warning InvalidAddresses', () => {
+    expect(poolEvent(ready('True', 'Ready'), ready('False', 'InvalidAddresses', 'bad'))).to.deep.equal({
+      type: 'Warning',
+      reason: 'InvalidAddresses',
+      message: 'bad',
+    });
+  });
+
+  it('disabling a pool is a Normal Event; becoming Ready again is a Normal Ready', () => {
+    expect(poolEvent(ready('True', 'Ready'), ready('False', 'Disabled', 'off'))?.type).to.equal('Normal');
+    expect(
+      poolEvent(ready('False', 'Conflict'), ready('True', 'Ready', 'hands out addresses')),
+    ).to.deep.equal({
+      type: 'Normal',
+      reason: 'Ready',
+      message: 'hands out addresses',
+    });
+  });
+
+  it('the same Ready status and reason (counts changed) gets no Event', () => {
+    expect(poolEvent(ready('False', 'Conflict', 'a'), ready('False', 'Conflict', 'b'))).to.equal(undefined);
+    expect(poolEvent(ready('True', 'Ready'), ready('True', 'Ready'))).to.equal(undefined);
   });
 });
