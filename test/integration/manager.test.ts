@@ -145,6 +145,8 @@ describe('the manager as a process', function () {
       'rbac.yaml',
       'webhook.yaml',
       'deployment.yaml',
+      'pdb.yaml',
+      'networkpolicy.yaml',
     ]);
     const created: string[] = [];
     for (const file of files) {
@@ -162,6 +164,8 @@ describe('the manager as a process', function () {
       'Service/service-controller-manager-webhook',
       'MutatingWebhookConfiguration/service-controller-manager',
       'Deployment/service-controller-manager',
+      'PodDisruptionBudget/service-controller-manager',
+      'NetworkPolicy/service-controller-manager',
     ]);
   });
 });
