@@ -75,6 +75,8 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
   const loaded = loadKubeConfig({
     kubeconfig: config.kubeconfig || undefined,
     master: config.master || undefined,
+    context: config.context || undefined,
+    serviceAccountDir: config.serviceAccountDir,
   });
   const clock = realClock;
   const registry = createRegistry();

@@ -30,7 +30,12 @@ function flagValue(argv: readonly string[], name: string): string | undefined {
 }
 
 async function run(argv: string[]): Promise<number> {
-  if (configuredSource({ kubeconfig: flagValue(argv, 'kubeconfig'), master: flagValue(argv, 'master') })) {
+  const flags = {
+    kubeconfig: flagValue(argv, 'kubeconfig'),
+    master: flagValue(argv, 'master'),
+    serviceAccountDir: flagValue(argv, 'service-account-dir'),
+  };
+  if (configuredSource(flags)) {
     return main({ argv });
   }
   const stop = new AbortController();

@@ -69,6 +69,8 @@ export async function startServiceWebhook(
   const loaded = loadKubeConfig({
     kubeconfig: config.kubeconfig || undefined,
     master: config.master || undefined,
+    context: config.context || undefined,
+    serviceAccountDir: config.serviceAccountDir,
   });
   // No write fence: every replica admits Services, and the maps are compare-and-swap objects.
   const { client, informers, events } = newClients(loaded.kubeConfig, config, {

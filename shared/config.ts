@@ -7,6 +7,9 @@ import ipaddr from 'ipaddr.js';
 import { IPRange, PortRange } from './allocator/ranges.ts';
 import { FENCE_MARGIN_MS } from './leaderelection.ts';
 
+/** Where the kubelet mounts a Pod's service account token, CA and namespace. */
+export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
 export class FlagError extends Error {
   constructor(message: string) {
     super(message);
@@ -17,6 +20,9 @@ export class FlagError extends Error {
 export interface Config {
   kubeconfig: string;
   master: string;
+  /** Empty: the kubeconfig's current context. */
+  context: string;
+  serviceAccountDir: string;
   controllers: string[];
   leaderElect: boolean | undefined; // undefined: default (on in cluster, off outside)
   leaderElectLeaseDurationMs: number;
@@ -87,6 +93,19 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Path to a kubeconfig. Default: KUBECONFIG, in-cluster, ~/.kube/config.',
   },
   { name: 'master', kind: 'string', default: '', help: 'The API server address; overrides the kubeconfig.' },
+  {
+    name: 'context',
+    kind: 'string',
+    default: '',
+    help: "The kubeconfig context to use (not for in-cluster credentials). Default: the kubeconfig's current context.",
+  },
+  {
+    name: 'service-account-dir',
+    kind: 'string',
+    default: DEFAULT_SERVICE_ACCOUNT_DIR,
+    help: 'The folder in-cluster credentials are read from (token, ca.crt, namespace), as a Pod mounts them.',
+    check: (v) => (v === '' ? 'must not be empty' : undefined),
+  },
   {
     name: 'controllers',
     kind: 'list',
@@ -489,6 +508,8 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   const config: Config = {
     kubeconfig: get('kubeconfig') as string,
     master: get('master') as string,
+    context: get('context') as string,
+    serviceAccountDir: get('service-account-dir') as string,
     controllers: get('controllers') as string[],
     leaderElect: get('leader-elect') as boolean | undefined,
     leaderElectLeaseDurationMs: get('leader-elect-lease-duration') as number,

@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { FlagError, parseDuration, parseFlags, selectControllers } from '../../shared/config.ts';
+import {
+  DEFAULT_SERVICE_ACCOUNT_DIR,
+  FlagError,
+  parseDuration,
+  parseFlags,
+  selectControllers,
+  usage,
+} from '../../shared/config.ts';
 
 function flagError(fn: () => unknown): FlagError {
   try {
@@ -65,6 +72,23 @@ describe('parseFlags', () => {
     expect(flagError(() => parseFlags(['--concurrent-endpoint-syncs=0'])).message).to.equal(
       'invalid value "0" for flag --concurrent-endpoint-syncs: must be >= 1',
     );
+  });
+
+  it('cluster access flags: --context and --service-account-dir', () => {
+    const { config } = parseFlags([]);
+    expect(config.context).to.equal('');
+    expect(config.serviceAccountDir).to.equal('/var/run/secrets/kubernetes.io/serviceaccount');
+    expect(config.serviceAccountDir).to.equal(DEFAULT_SERVICE_ACCOUNT_DIR);
+    const custom = parseFlags(['--context=staging', '--service-account-dir', '/tmp/sa']).config;
+    expect(custom.context).to.equal('staging');
+    expect(custom.serviceAccountDir).to.equal('/tmp/sa');
+    expect(flagError(() => parseFlags(['--service-account-dir='])).message).to.equal(
+      'invalid value "" for flag --service-account-dir: must not be empty',
+    );
+    expect(flagError(() => parseFlags(['--context'])).message).to.equal(
+      'flag --context needs a value: a string',
+    );
+    expect(usage()).to.include('--context').and.include('--service-account-dir');
   });
 
   it('EndpointSlice flags: defaults as kube-controller-manager, ranges enforced naming the flag', () => {
