@@ -14,7 +14,7 @@
 import ipaddr from 'ipaddr.js';
 import { RangeAllocator } from '../../shared/allocator/allocator.ts';
 import type { RangeSnapshot } from '../../shared/allocator/allocator.ts';
-import type { IPFamily } from '../../shared/net/ip.ts';
+import { familyOfText, type IPFamily } from '../../shared/net/ip.ts';
 import { owning, type ParsedPool, type PoolRange } from './pools.ts';
 import type { SharingProfile } from './sharing.ts';
 
@@ -186,7 +186,7 @@ export class AddressBook implements BookView {
   }
 
   private familyOf(ip: string): PoolFamily | undefined {
-    const family: IPFamily = ip.includes(':') ? 'IPv6' : 'IPv4';
+    const family = familyOfText(ip);
     for (const pf of this.families.values()) {
       if (pf.range.family === family && pf.range.contains(ip)) return pf;
     }
@@ -196,9 +196,9 @@ export class AddressBook implements BookView {
 
 /** IPv4 before IPv6, then numerically. */
 export function compareAddresses(a: string, b: string): number {
-  const fa = a.includes(':') ? 1 : 0;
-  const fb = b.includes(':') ? 1 : 0;
-  if (fa !== fb) return fa - fb;
+  const fa = familyOfText(a);
+  const fb = familyOfText(b);
+  if (fa !== fb) return fa === 'IPv4' ? -1 : 1;
   const ba = ipaddr.parse(a).toByteArray();
   const bb = ipaddr.parse(b).toByteArray();
   for (let i = 0; i < ba.length; i++) if (ba[i] !== bb[i]) return ba[i] - bb[i];

@@ -18,7 +18,7 @@
  */
 import type { V1Condition, V1LoadBalancerIngress, V1Service, V1ServiceStatus } from '@kubernetes/client-node';
 import { labelSelectorMatches } from '../../shared/kube/labels.ts';
-import { canonicalIP, type IPFamily } from '../../shared/net/ip.ts';
+import { canonicalIP, familyOfText as familyOf, type IPFamily } from '../../shared/net/ip.ts';
 import type { BookView } from './book.ts';
 import { isBuggyIP, type ParsedPool, usable } from './pools.ts';
 import { type SharingProfile, sharingConflictWithAll } from './sharing.ts';
@@ -307,10 +307,6 @@ function unusableWhy(pool: ParsedPool): string {
   if (pool.problems.length > 0) return `cannot be used: ${pool.problems.join('; ')}`;
   if (pool.conflictsWith !== undefined) return `overlaps pool ${pool.conflictsWith} and is skipped`;
   return 'is disabled';
-}
-
-function familyOf(ip: string): IPFamily {
-  return ip.includes(':') ? 'IPv6' : 'IPv4';
 }
 
 function fail(reason: FailureReason, message: string): Failure {

@@ -19,7 +19,7 @@ import IPCIDR from 'ip-cidr';
 import ipaddr from 'ipaddr.js';
 import type { ValueRange } from '../../shared/allocator/ranges.ts';
 import type { LabelSelector } from '../../shared/kube/labels.ts';
-import { canonicalIP, type IPFamily } from '../../shared/net/ip.ts';
+import { canonicalIP, familyOfText, type IPFamily } from '../../shared/net/ip.ts';
 import type { LoadBalancerIPPool } from './types.ts';
 
 export const FAMILIES: readonly IPFamily[] = ['IPv4', 'IPv6'];
@@ -243,7 +243,7 @@ function parseEntry(entry: string): { family: IPFamily; segment: Segment } | str
     return { family: first.type, segment: { first: a, last: b } };
   }
   if (!IPCIDR.isValidCIDR(text)) return `${JSON.stringify(entry)} is not a CIDR or a range of two addresses`;
-  const family: IPFamily = text.includes(':') ? 'IPv6' : 'IPv4';
+  const family = familyOfText(text);
   const cidr = new IPCIDR(text);
   const first = cidr.start<bigint>({ type: 'bigInteger' });
   const last = cidr.end<bigint>({ type: 'bigInteger' });

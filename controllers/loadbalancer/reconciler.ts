@@ -34,7 +34,8 @@ import {
   statusMatches,
 } from './desired.ts';
 import type { LoadBalancerMetrics } from './metrics.ts';
-import { owning, type ParsedPool } from './pools.ts';
+import type { ParsedPool } from './pools.ts';
+import { familyOfText } from '../../shared/net/ip.ts';
 import { sharingProfile } from './sharing.ts';
 import { ADDRESS_ASSIGNED_CONDITION, CLEANUP_FINALIZER } from './types.ts';
 
@@ -124,7 +125,7 @@ export class LoadBalancerReconciler implements Reconciler {
       if (choice.ok) {
         if (choice.added.length > 0) {
           events.event(ref, 'Normal', 'IPAllocated', `Assigned IP [${choice.addresses.join(', ')}]`);
-          for (const ip of choice.added) this.opts.metrics.allocated(book.poolOf(ip) ?? '', family(ip));
+          for (const ip of choice.added) this.opts.metrics.allocated(book.poolOf(ip) ?? '', familyOfText(ip));
         }
         if (choice.poolChanged) events.event(ref, 'Warning', 'PoolChanged', choice.poolChanged);
       } else {
@@ -167,7 +168,7 @@ export class LoadBalancerReconciler implements Reconciler {
     // addresses its status shows from our pools, when our condition or finalizer says we served it.
     const held =
       this.opts.book.addressesOf(key) ??
-      (hadFinalizer || hasCondition ? shown.filter((ip) => this.inOurPools(ip)) : []);
+      (hadFinalizer || hasCondition ? shown.filter((ip) => this.opts.book.poolOf(ip) !== undefined) : []);
     if (held.length === 0 && !hadFinalizer && !hasCondition) return;
     const freed = this.opts.book.release(key);
     let current = svc;
@@ -190,11 +191,6 @@ export class LoadBalancerReconciler implements Reconciler {
       );
     }
     this.released(freed);
-  }
-
-  private inOurPools(ip: string): boolean {
-    const family = ip.includes(':') ? 'IPv6' : 'IPv4';
-    return this.opts.pools().some((p) => owning(p) && p.ranges.get(family)?.contains(ip) === true);
   }
 
   private released(freed: readonly string[]): void {
@@ -225,8 +221,4 @@ function serviceRef(svc: V1Service): {
     name: svc.metadata?.name ?? '',
     uid: svc.metadata?.uid,
   };
-}
-
-function family(ip: string): 'IPv4' | 'IPv6' {
-  return ip.includes(':') ? 'IPv6' : 'IPv4';
 }

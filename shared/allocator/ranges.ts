@@ -13,7 +13,7 @@
  */
 import IPCIDR from 'ip-cidr';
 import ipaddr from 'ipaddr.js';
-import { canonicalIP, type IPFamily } from '../net/ip.ts';
+import { canonicalIP, familyOfText, type IPFamily } from '../net/ip.ts';
 
 export interface ValueRange<V> {
   /** The range as configured and stored: `10.0.0.0/24`, `30000-32767`. */
@@ -48,7 +48,7 @@ export class IPRange implements ValueRange<string> {
   constructor(cidr: string) {
     if (!IPCIDR.isValidCIDR(cidr)) throw new RangeError(`${JSON.stringify(cidr)} is not a CIDR`);
     const parsed = new IPCIDR(cidr);
-    const family: IPFamily = cidr.includes(':') ? 'IPv6' : 'IPv4';
+    const family = familyOfText(cidr);
     const prefix = Number(cidr.slice(cidr.lastIndexOf('/') + 1));
     const network = parsed.start<bigint>({ type: 'bigInteger' });
     const networkText = canonicalIP(formatIP(network, family === 'IPv4' ? 4 : 16))?.address;

@@ -31,6 +31,14 @@ export interface CanonicalIP {
   type: IPFamily;
 }
 
+/**
+ * The family of an address or CIDR already in canonical text (as `canonicalIP` writes it): IPv6
+ * text always has a colon, IPv4 never.
+ */
+export function familyOfText(text: string): IPFamily {
+  return text.includes(':') ? 'IPv6' : 'IPv4';
+}
+
 /** The canonical text and family of `text`, or undefined when Kubernetes would not read it as an IP. */
 export function canonicalIP(text: string | undefined): CanonicalIP | undefined {
   if (text === undefined || text === '') return undefined;
