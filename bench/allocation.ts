@@ -22,26 +22,21 @@
  */
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, CoreV1Api, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Service } from '@kubernetes/client-node';
 import { listAllServices } from '../controllers/allocation.ts';
 import { SERVICE_WEBHOOK_PATH } from '../controllers/serviceadmission.ts';
 import { RangeAllocator } from '../shared/allocator/allocator.ts';
 import { IPRange, PortRange, type ValueRange } from '../shared/allocator/ranges.ts';
 import { KubeRangeAllocationStore } from '../shared/allocator/storage.ts';
 import { KubeClient } from '../shared/kube/client.ts';
-import { describeError, statusCode } from '../shared/kube/errors.ts';
+import { statusCode } from '../shared/kube/errors.ts';
 import {
-  allocationFlags,
-  ensureOurNamespace,
-  freePorts,
-  installCRDs,
-  registerServiceWebhook,
   serviceWebhookConfiguration,
   startControlPlane,
-  WEBHOOK_CONFIGURATION_NAME,
   type ControlPlane,
 } from '../shared/localcontrolplane/index.ts';
 import type { CreatorData, CreatorMessage } from './admissionclient.ts';
+import { registerOurWebhook, until, waitOurWebhook } from './ourwebhook.ts';
 import { ApiMeter, diff, type Counts } from './apimeter.ts';
 import { ConvergenceWatch, type Comparison } from './compare.ts';
 import {
@@ -316,30 +311,6 @@ async function metricsText(manager: RunningManager): Promise<string> {
   return (await fetch(manager.metricsUrl)).text();
 }
 
-/** Polls `probe` every 100 ms until it returns a value; fails at once if the manager exited. */
-async function until<T>(
-  manager: RunningManager,
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const exited = manager.exited();
-    if (exited !== undefined) throw new Error(`waiting for ${what}: ${exited}`);
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = describeError(err);
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /**
  * Starts ours for an allocation scenario and waits until it serves: for "ours" our CRDs and
  * namespace, the webhook registered at a loopback port (failurePolicy Fail), the manager with the
@@ -360,31 +331,17 @@ async function startOurs(
     logPath: opts.logDir === undefined ? undefined : join(opts.logDir, `ours-${logName}.log`),
   };
   if (mode === 'ours') {
-    await installCRDs(cp.kubeConfig);
-    await ensureOurNamespace(cp.kubeConfig);
-    const [port] = await freePorts(1);
-    await registerServiceWebhook(cp.kubeConfig, {
-      baseUrl: `https://127.0.0.1:${port}`,
-      failurePolicy: 'Fail',
-    });
     managerOpts.controllers = ALLOCATING_CONTROLLERS;
-    managerOpts.extraArgs = [
-      // allocationFlags's own --controllers is '*,clusterip,nodeport'; the bench names them.
-      ...allocationFlags(`127.0.0.1:${port}`).filter((f) => !f.startsWith('--controllers=')),
-      `--service-cluster-ip-range=${range}`,
-    ];
+    managerOpts.extraArgs = [...(await registerOurWebhook(cp)), `--service-cluster-ip-range=${range}`];
   }
   const manager = await startManager('ours', cp, opts.settings, managerOpts);
   cleanup.defer(() => manager.stop());
-  await until(manager, 'ours to serve /metrics', async () =>
-    (await eventLoopLagP99(manager.metricsUrl)) !== undefined ? true : undefined,
-  );
-  if (mode === 'ours') {
-    const admission = cp.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-    await until(manager, 'the CA bundle in the webhook configuration', async () => {
-      const c = await admission.readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
-      return (c.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== '');
-    });
+  if (mode === 'built-in') {
+    await until(manager, 'ours to serve /metrics', async () =>
+      (await eventLoopLagP99(manager.metricsUrl)) !== undefined ? true : undefined,
+    );
+  } else {
+    await waitOurWebhook(manager, cp);
     const store = new KubeRangeAllocationStore(
       new KubeClient(cp.kubeConfig, { qps: 0, burst: 0, userAgent: 'bench-maps' }),
       { fenced: false },

@@ -11,6 +11,7 @@
  * Objects of Services outside the model are ignored.
  */
 import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Endpoints } from '@kubernetes/client-node';
+import { EventGate } from './eventgate.ts';
 import { realClock } from '../shared/clock.ts';
 import { SharedInformer } from '../shared/informer/informer.ts';
 import { endpointSliceResource, endpointsResource } from '../shared/informer/resources.ts';
@@ -118,9 +119,7 @@ export class ConvergenceWatch {
   private readonly endpoints: SharedInformer<V1Endpoints>;
   private readonly slices: SharedInformer<V1EndpointSlice>;
   private readonly running: Promise<unknown>;
-  private lastEventAt = Date.now();
-  private changed = true;
-  private wake: (() => void) | undefined;
+  private readonly gate = new EventGate();
   /** Pending readiness probes by Service name, then pod IP. */
   private readonly probes = new Map<string, Map<string, ReadinessProbe>>();
 
@@ -133,11 +132,9 @@ export class ConvergenceWatch {
     const handlers = (serviceOf: (o: KubernetesObject) => string | undefined) => {
       const onEvent = (o: KubernetesObject): void => {
         if (o.metadata?.namespace !== NAMESPACE) return;
-        this.lastEventAt = Date.now();
-        this.changed = true;
+        const at = this.gate.noteEvent();
         const service = serviceOf(o);
-        if (service !== undefined && this.probes.has(service)) this.checkProbes(service, this.lastEventAt);
-        this.wake?.();
+        if (service !== undefined && this.probes.has(service)) this.checkProbes(service, at);
       };
       return {
         add: onEvent,
@@ -183,27 +180,9 @@ export class ConvergenceWatch {
    * applied before the match (`NaN` on timeout). Compares again after each burst of events.
    */
   async until(model: Model, timeoutMs: number): Promise<{ at: number; comparison: Comparison }> {
-    const deadline = Date.now() + timeoutMs;
     let comparison: Comparison | undefined;
-    for (;;) {
-      if (this.changed) {
-        this.changed = false;
-        const upTo = this.lastEventAt;
-        comparison = compare(model, this.snapshot());
-        if (comparison.ok) return { at: upTo, comparison };
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) return { at: Number.NaN, comparison: comparison ?? compare(model, this.snapshot()) };
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          // Let the rest of a burst of watch events land before comparing again.
-          setImmediate(resolve);
-        };
-      });
-      this.wake = undefined;
-    }
+    const at = await this.gate.until(() => (comparison = compare(model, this.snapshot())).ok, timeoutMs);
+    return { at, comparison: comparison ?? compare(model, this.snapshot()) };
   }
 
   /**

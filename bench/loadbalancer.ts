@@ -38,7 +38,6 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AdmissionregistrationV1Api,
   ApiextensionsV1Api,
   AppsV1Api,
   CoreV1Api,
@@ -60,21 +59,12 @@ import { SharedInformer } from '../shared/informer/informer.ts';
 import { serviceResource } from '../shared/informer/resources.ts';
 import { KubeClient } from '../shared/kube/client.ts';
 import { describeError, statusCode } from '../shared/kube/errors.ts';
-import {
-  allocationFlags,
-  ensureOurNamespace,
-  freePorts,
-  installCRDs,
-  registerServiceWebhook,
-  startControlPlane,
-  WEBHOOK_CONFIGURATION_NAME,
-  type AuditEvent,
-  type ControlPlane,
-} from '../shared/localcontrolplane/index.ts';
+import { startControlPlane, type AuditEvent, type ControlPlane } from '../shared/localcontrolplane/index.ts';
 import { nopLogger } from '../shared/log.ts';
 import { ApiMeter, diff, type Counts } from './apimeter.ts';
+import { EventGate } from './eventgate.ts';
+import { registerOurWebhook, until as untilWithin, waitOurWebhook } from './ourwebhook.ts';
 import {
-  eventLoopLagP99,
   ProcSampler,
   startManager,
   withCleanup,
@@ -88,6 +78,14 @@ export type LbSide = 'ours' | 'metallb' | 'floor';
 export const LB_SIDES: readonly LbSide[] = ['ours', 'metallb', 'floor'];
 
 /** controller-runtime's client defaults, which MetalLB runs at; ours and the floor are set to them. */
+/** How long the bench waits on a probe or a setup step here. */
+const LB_WAIT_MS = 120_000;
+const until = <T>(
+  manager: RunningManager | undefined,
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+): Promise<T> => untilWithin(manager, what, probe, LB_WAIT_MS);
+
 export const LB_QPS = 20;
 export const LB_BURST = 30;
 export const S7_SERVICES = 1000;
@@ -341,9 +339,7 @@ class ServiceWatch {
   private readonly stopping = new AbortController();
   private readonly informer: SharedInformer<V1Service>;
   private readonly running: Promise<void>;
-  private lastEventAt = Date.now();
-  private changed = true;
-  private wake: (() => void) | undefined;
+  private readonly gate = new EventGate();
 
   private constructor(kc: KubeConfig) {
     const client = new KubeClient(kc, { qps: 0, burst: 0, userAgent: 'bench-lb-watch' });
@@ -354,10 +350,7 @@ class ServiceWatch {
       log: nopLogger,
     });
     const onEvent = (o: V1Service): void => {
-      if (o.metadata?.namespace !== NAMESPACE) return;
-      this.lastEventAt = Date.now();
-      this.changed = true;
-      this.wake?.();
+      if (o.metadata?.namespace === NAMESPACE) this.gate.noteEvent();
     };
     this.informer.addEventHandler({ add: onEvent, update: (_, n) => onEvent(n), delete: onEvent });
     this.running = this.informer.run(this.stopping.signal);
@@ -378,25 +371,8 @@ class ServiceWatch {
   }
 
   /** The arrival time of the watch event after which `holds()` was true; NaN on timeout. */
-  async until(holds: () => boolean, timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.changed) {
-        this.changed = false;
-        const upTo = this.lastEventAt;
-        if (holds()) return upTo;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) return Number.NaN;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          setImmediate(resolve);
-        };
-      });
-      this.wake = undefined;
-    }
+  until(holds: () => boolean, timeoutMs: number): Promise<number> {
+    return this.gate.until(holds, timeoutMs);
   }
 
   async stop(): Promise<void> {
@@ -707,29 +683,6 @@ export interface LbSessionOptions {
   s8: boolean;
 }
 
-async function until<T>(
-  manager: RunningManager | undefined,
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const exited = manager?.exited();
-    if (exited !== undefined) throw new Error(`waiting for ${what}: ${exited}`);
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = describeError(err);
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const lbSettings = (): Settings => ({ qps: LB_QPS, burst: LB_BURST, workers: 5, batchPeriod: '0s' });
 
 async function createPools(kc: KubeConfig, side: 'ours' | 'metallb'): Promise<void> {
@@ -832,14 +785,8 @@ async function startOursSide(
   opts: LbSessionOptions,
   cleanup: Cleanup,
 ): Promise<Side> {
-  await installCRDs(cp.kubeConfig);
-  await ensureOurNamespace(cp.kubeConfig);
+  const webhookArgs = await registerOurWebhook(cp);
   await createPools(cp.kubeConfig, 'ours');
-  const [port] = await freePorts(1);
-  await registerServiceWebhook(cp.kubeConfig, {
-    baseUrl: `https://127.0.0.1:${port}`,
-    failurePolicy: 'Fail',
-  });
   let run = 0;
   const launch = async (): Promise<void> => {
     run++;
@@ -848,7 +795,7 @@ async function startOursSide(
       logPath: opts.logDir === undefined ? undefined : join(opts.logDir, `ours-S7S8-${run}.log`),
       kubeconfigPath,
       controllers: 'loadbalancer',
-      extraArgs: allocationFlags(`127.0.0.1:${port}`).filter((f) => !f.startsWith('--controllers=')),
+      extraArgs: webhookArgs,
     });
     side.manager = m;
     cleanup.defer(() => (m.exited() === undefined ? m.stop() : undefined));
@@ -861,14 +808,7 @@ async function startOursSide(
     start: launch,
   };
   await launch();
-  await until(side.manager, 'ours to serve /metrics', async () =>
-    (await eventLoopLagP99(side.manager?.metricsUrl)) !== undefined ? true : undefined,
-  );
-  const admission = cp.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  await until(side.manager, 'the CA bundle in the webhook configuration', async () => {
-    const c = await admission.readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
-    return (c.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== '');
-  });
+  await waitOurWebhook(side.manager, cp, LB_WAIT_MS);
   return side;
 }
 
