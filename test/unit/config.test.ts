@@ -1,22 +1,12 @@
 import { expect } from 'chai';
 import {
   DEFAULT_SERVICE_ACCOUNT_DIR,
-  FlagError,
   parseDuration,
   parseFlags,
   selectControllers,
   usage,
 } from '../../shared/config.ts';
-
-function flagError(fn: () => unknown): FlagError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FlagError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlagError');
-}
+import { flagError } from './helpers/flagerror.ts';
 
 const KNOWN = [
   { name: 'endpoint', enabledByDefault: true },

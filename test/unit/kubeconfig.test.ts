@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type https from 'node:https';
 import { main } from '../../cmd/manager.ts';
-import { DEFAULT_SERVICE_ACCOUNT_DIR, FlagError } from '../../shared/config.ts';
+import { DEFAULT_SERVICE_ACCOUNT_DIR } from '../../shared/config.ts';
 import {
   configuredSource,
   IN_CLUSTER_TOKEN_PATH,
   loadKubeConfig,
   type ConfigEnvironment,
 } from '../../shared/kube/config.ts';
+import { flagError } from './helpers/flagerror.ts';
 
 const HOME_CONFIG = '/home/u/.kube/config';
 
@@ -34,16 +35,6 @@ function environment(o: {
 }
 
 const EVERYTHING = { kubeconfigEnv: '/etc/kc', inCluster: true, homeConfig: true };
-
-function flagError(fn: () => unknown): FlagError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FlagError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlagError');
-}
 
 describe('configuredSource', () => {
   it('prefers --kubeconfig over every other source', () => {
