@@ -121,6 +121,7 @@ export async function startManager(
         oursEntry(),
         `--kubeconfig=${kubeconfigPath}`,
         `--metrics-bind-address=127.0.0.1:${port}`,
+        '--metrics-secure=false',
         '--health-probe-bind-address=0',
         '--log-format=json',
         ...sharedFlags(s, controllers),

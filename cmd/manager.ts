@@ -13,10 +13,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebhookWorkerHost } from '../shared/admission/worker.ts';
 import { resolveAllocationRanges } from '../shared/allocator/clusterranges.ts';
-import { realClock } from '../shared/clock.ts';
+import { type Clock, realClock } from '../shared/clock.ts';
 import { type Config, FlagError, parseFlags, selectControllers, usage } from '../shared/config.ts';
 import { Manager } from '../shared/controller/manager.ts';
-import { startServers } from '../shared/health.ts';
+import { DirCertSource } from '../shared/admission/certs.ts';
+import { type MetricsSecurity, parseBindAddress, startServers } from '../shared/health.ts';
+import type { KubeClient } from '../shared/kube/client.ts';
+import { delegatedAuthorizer, KubeReviewer, selfSignedCertSource } from '../shared/metricsauth.ts';
 import { loadKubeConfig } from '../shared/kube/config.ts';
 import { KubeLeaseStore, LeaderElector } from '../shared/leaderelection.ts';
 import { createLogger, defaultLogFormat, type Logger } from '../shared/log.ts';
@@ -144,7 +147,9 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
           })
         : new InProcessWebhook(webhookData);
   const webhookAddress = await webhook?.start();
+  const stop = new AbortController();
 
+  const metricsSecurity = await secureMetrics(config, client, clock, log, stop.signal);
   const servers = await startServers({
     metricsBindAddress: config.metricsBindAddress,
     healthProbeBindAddress: config.healthProbeBindAddress,
@@ -158,10 +163,10 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
       readyz: () => [...manager.readyChecks(), ...(webhook ? [webhook.readyCheck()] : [])],
     },
     metrics: webhook ? () => webhook.metrics(registry) : undefined,
+    metricsSecurity,
   });
   opts.onListening?.({ ...servers, webhookAddress });
 
-  const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
     if (stop.signal.aborted) {
       log.error('received a second signal; exiting at once', undefined, { signal: sig });
@@ -199,6 +204,39 @@ async function runManager(config: Config, log: Logger, opts: MainOptions): Promi
   process.off('SIGINT', onSignal);
   log.info('stopped', { exit });
   return exit === 'lost-lease' ? 1 : 0;
+}
+
+/**
+ * `--metrics-secure`: the serving certificate (`--metrics-cert-dir`, else self-signed) and the
+ * API server's TokenReview + SubjectAccessReview for every request; undefined without.
+ */
+async function secureMetrics(
+  config: Config,
+  client: KubeClient,
+  clock: Clock,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<MetricsSecurity | undefined> {
+  if (
+    !config.metricsSecure ||
+    parseBindAddress(config.metricsBindAddress, 'metrics-bind-address') === undefined
+  ) {
+    return undefined;
+  }
+  const certs = config.metricsCertDir
+    ? new DirCertSource({ dir: config.metricsCertDir, clock, log: log.child({ server: 'metrics' }) })
+    : selfSignedCertSource(
+        [
+          'localhost',
+          hostname(),
+          `service-controller-manager-metrics.${config.webhookNamespace}.svc`,
+          '127.0.0.1',
+          '::1',
+        ],
+        clock,
+      );
+  await certs.start(signal);
+  return { certs, authorize: delegatedAuthorizer({ reviewer: new KubeReviewer(client), clock, log }) };
 }
 
 if (import.meta.main) {

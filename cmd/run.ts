@@ -82,6 +82,9 @@ async function run(argv: string[]): Promise<number> {
         '--kubeconfig',
         cp.kubeconfigPath,
         '--leader-elect=false',
+        // A laptop's own control plane: plain metrics on this host (curl needs no token).
+        '--metrics-bind-address=127.0.0.1:8080',
+        '--metrics-secure=false',
         ...allocationFlags(`127.0.0.1:${webhookPort}`),
         '--controllers=*,clusterip,nodeport,loadbalancer',
         ...argv,

@@ -6,6 +6,7 @@
 import ipaddr from 'ipaddr.js';
 import { IPRange, PortRange } from './allocator/ranges.ts';
 import { FENCE_MARGIN_MS } from './leaderelection.ts';
+import { parseBindAddress } from './health.ts';
 
 /** Where the kubelet mounts a Pod's service account token, CA and namespace. */
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -43,6 +44,10 @@ export interface Config {
   verbosity: number;
   logFormat: 'json' | 'text' | 'auto';
   metricsBindAddress: string;
+  /** HTTPS with TokenReview + SubjectAccessReview on /metrics; false: plain HTTP on loopback only. */
+  metricsSecure: boolean;
+  /** Empty: a self-signed certificate made at start. */
+  metricsCertDir: string;
   healthProbeBindAddress: string;
   shutdownTimeoutMs: number;
   minResyncPeriodMs: number;
@@ -232,8 +237,20 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: 'metrics-bind-address',
     kind: 'string',
-    default: ':8080',
-    help: "Address of /metrics ('0' disables).",
+    default: ':8443',
+    help: "Address of /metrics ('0' disables). Without --metrics-secure it must be a loopback address.",
+  },
+  {
+    name: 'metrics-secure',
+    kind: 'bool',
+    default: 'true',
+    help: 'Serve /metrics over HTTPS to callers whose bearer token the API server accepts (TokenReview) and who may get the path (SubjectAccessReview on nonResourceURLs /metrics); false serves plain HTTP, on a loopback address only.',
+  },
+  {
+    name: 'metrics-cert-dir',
+    kind: 'string',
+    default: '',
+    help: 'A folder with the /metrics serving certificate (tls.crt, tls.key), reloaded when it changes. Default: a self-signed certificate made at start.',
   },
   {
     name: 'health-probe-bind-address',
@@ -530,6 +547,8 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
     verbosity: get('v') as number,
     logFormat: get('log-format') as Config['logFormat'],
     metricsBindAddress: get('metrics-bind-address') as string,
+    metricsSecure: get('metrics-secure') as boolean,
+    metricsCertDir: get('metrics-cert-dir') as string,
     healthProbeBindAddress: get('health-probe-bind-address') as string,
     shutdownTimeoutMs: get('shutdown-timeout') as number,
     minResyncPeriodMs: get('min-resync-period') as number,
@@ -563,7 +582,44 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
       `invalid value for flag --leader-elect-lease-duration: must be longer than ${(2 * FENCE_MARGIN_MS) / 1000}s`,
     );
   }
+  checkMetricsServing(config);
   return { config, help };
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/**
+ * Unauthenticated metrics are served to this host only: plain HTTP on another address would let
+ * anyone who reaches the Pod read them. Secure metrics speak HTTPS, which the probes do not.
+ */
+function checkMetricsServing(config: Config): void {
+  let metrics, health;
+  try {
+    metrics = parseBindAddress(config.metricsBindAddress, 'metrics-bind-address');
+    health = parseBindAddress(config.healthProbeBindAddress, 'health-probe-bind-address');
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+  if (!metrics) return;
+  if (!config.metricsSecure && !LOOPBACK_HOSTS.has(metrics.host)) {
+    throw new FlagError(
+      `invalid value "${config.metricsBindAddress}" for flag --metrics-bind-address: with --metrics-secure=false ` +
+        'metrics are served without authentication, so only on a loopback address (127.0.0.1:8080, [::1]:8080); ' +
+        'keep --metrics-secure=true to serve them on other addresses',
+    );
+  }
+  if (
+    config.metricsSecure &&
+    health &&
+    metrics.host === health.host &&
+    metrics.port === health.port &&
+    metrics.port !== 0
+  ) {
+    throw new FlagError(
+      '--metrics-bind-address and --health-probe-bind-address must differ with --metrics-secure: ' +
+        'metrics are served over HTTPS with authentication, probes over plain HTTP',
+    );
+  }
 }
 
 export function usage(): string {

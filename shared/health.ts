@@ -9,11 +9,18 @@
  *   `/readyz/<name>` runs one check.
  * - An address of "0" (or "") disables a server. When both addresses are the same, one server
  *   serves every path. Port 0 binds a random free port; the bound addresses are returned.
+ * - With `metricsSecurity` (`--metrics-secure`) the metrics server speaks HTTPS with a certificate
+ *   that may change while it runs, and every request on it must pass `authorize` first (401/403/503
+ *   otherwise), as controller-runtime's secure metrics serving does. It then shares no address
+ *   with the probes: the kubelet probes plain HTTP without a token.
  * - `close()` stops accepting, closes open connections and resolves when the servers are closed.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { CertSource } from './admission/certs.ts';
+import type { RequestAuthorizer } from './metricsauth.ts';
 
 /** One named check; `error` set means it failed. */
 export interface NamedCheck {
@@ -34,6 +41,14 @@ export interface ServersOptions {
    * in); default `registry.metrics()`.
    */
   metrics?: () => Promise<string>;
+  /** Serve /metrics over HTTPS to authorized callers only (`--metrics-secure`). */
+  metricsSecurity?: MetricsSecurity;
+}
+
+export interface MetricsSecurity {
+  /** The serving certificate, already started; a change is served to new connections. */
+  certs: CertSource;
+  authorize: RequestAuthorizer;
 }
 
 export interface RunningServers {
@@ -84,6 +99,12 @@ export function parseBindAddress(value: string, flagName: string): BindAddress |
 
 type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 
+interface Listener {
+  routes: Route[];
+  flag: string;
+  security?: MetricsSecurity;
+}
+
 export async function startServers(opts: ServersOptions): Promise<RunningServers> {
   const metricsAt = parseBindAddress(opts.metricsBindAddress, 'metrics-bind-address');
   const healthAt = parseBindAddress(opts.healthProbeBindAddress, 'health-probe-bind-address');
@@ -97,18 +118,31 @@ export async function startServers(opts: ServersOptions): Promise<RunningServers
   try {
     const result: RunningServers = { close: closeAll };
     if (metricsAt && healthAt && sameAddress(metricsAt, healthAt)) {
-      const server = await listen(metricsAt, [metricsRoute, healthRoute], '--metrics-bind-address');
+      if (opts.metricsSecurity) {
+        throw new BindAddressError(
+          '--metrics-bind-address and --health-probe-bind-address must differ with --metrics-secure: ' +
+            'metrics are served over HTTPS with authentication, probes over plain HTTP',
+        );
+      }
+      const server = await listen(metricsAt, {
+        routes: [metricsRoute, healthRoute],
+        flag: '--metrics-bind-address',
+      });
       started.push(server);
       result.metricsAddress = result.healthAddress = boundAddress(server);
       return result;
     }
     if (metricsAt) {
-      const server = await listen(metricsAt, [metricsRoute], '--metrics-bind-address');
+      const server = await listen(metricsAt, {
+        routes: [metricsRoute],
+        flag: '--metrics-bind-address',
+        security: opts.metricsSecurity,
+      });
       started.push(server);
       result.metricsAddress = boundAddress(server);
     }
     if (healthAt) {
-      const server = await listen(healthAt, [healthRoute], '--health-probe-bind-address');
+      const server = await listen(healthAt, { routes: [healthRoute], flag: '--health-probe-bind-address' });
       started.push(server);
       result.healthAddress = boundAddress(server);
     }
@@ -123,10 +157,23 @@ function sameAddress(a: BindAddress, b: BindAddress): boolean {
   return a.host === b.host && a.port === b.port;
 }
 
-function listen(at: BindAddress, routes: Route[], flag: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    void handle(req, res, routes);
-  });
+function listen(at: BindAddress, listener: Listener): Promise<Server> {
+  const { routes, flag, security } = listener;
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    void handle(req, res, routes, security?.authorize);
+  };
+  let server: Server;
+  if (security) {
+    const tls = (): { cert: string; key: string } => {
+      const pair = security.certs.current();
+      return { cert: pair.certPem, key: pair.keyPem };
+    };
+    const https = createHttpsServer({ ...tls(), minVersion: 'TLSv1.2' }, onRequest);
+    security.certs.onChange(() => https.setSecureContext({ ...tls(), minVersion: 'TLSv1.2' }));
+    server = https;
+  } else {
+    server = createServer(onRequest);
+  }
   return new Promise<Server>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const where = `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
@@ -154,9 +201,26 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  routes: Route[],
+  authorize?: RequestAuthorizer,
+): Promise<void> {
   try {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (authorize) {
+      const decision = await authorize(req, url.pathname);
+      if (!decision.allowed) {
+        reply(
+          res,
+          decision.status,
+          `${decision.message}\n`,
+          decision.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {},
+        );
+        return;
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       reply(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
       return;

@@ -482,6 +482,7 @@ describe('Two manager processes allocating through one webhook Service', functio
         '--leader-elect=true',
         '--leader-elect-resource-namespace=service-controller-manager',
         `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+        '--metrics-secure=false',
         '--health-probe-bind-address=0',
         '--log-format=json',
         '--service-cluster-ip-range=10.98.0.0/23',

@@ -59,6 +59,7 @@ export async function startManager(cp: ControlPlane, extraArgs: string[] = []): 
       `--kubeconfig=${cp.kubeconfigPath}`,
       '--leader-elect=false',
       '--metrics-bind-address=127.0.0.1:0',
+      '--metrics-secure=false',
       '--health-probe-bind-address=127.0.0.1:0',
       '--kube-api-qps=0',
       `--log-format=${process.env.SCM_TEST_LOG ? 'text' : 'json'}`,
