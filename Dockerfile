@@ -1,13 +1,19 @@
-# Build: docker build -t service-controller-manager:0.1.0 .
+# Build: make image (docker build -t service-controller-manager:<package.json version> .);
+# without a container engine, make image-check lays this file out on the host and runs it.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --omit=optional
+# --ignore-scripts: the only install script is the `node` devDependency's (it pins Node 24 for the
+# repo by downloading a Node binary); the base image already is Node 24, so it would only fetch a
+# second copy. No production dependency has an install script.
+RUN npm ci --no-audit --no-fund --omit=optional --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY cmd cmd
 COPY controllers controllers
 COPY shared shared
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+# tsc through the base image's node, not npx: npx puts node_modules/.bin first on PATH, where the
+# `node` devDependency's un-installed stub would shadow it.
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
 
 FROM node:24-bookworm-slim
 WORKDIR /app
