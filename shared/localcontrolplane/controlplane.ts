@@ -43,6 +43,11 @@ export interface ControlPlaneOptions {
    * response code) in kube-apiserver's audit log (`auditLogPath`, read with `auditEvents()`).
    */
   auditWrites?: boolean;
+  /**
+   * An audit policy of the caller's (audit.k8s.io/v1 Policy YAML) instead of `auditWrites`'s, e.g.
+   * every request of one user, reads and refusals included.
+   */
+  auditPolicy?: string;
 }
 
 /** One line of kube-apiserver's audit log (audit.k8s.io/v1 Event), the fields we read. */
@@ -50,7 +55,16 @@ export interface AuditEvent {
   stage: string;
   verb: string;
   user: { username: string; groups?: string[] };
-  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
+  objectRef?: {
+    apiGroup?: string;
+    resource?: string;
+    namespace?: string;
+    name?: string;
+    subresource?: string;
+  };
+  /** The path and query, e.g. `/metrics` for a non-resource request. */
+  requestURI?: string;
+  userAgent?: string;
   responseStatus?: { code?: number };
   requestReceivedTimestamp: string;
   stageTimestamp: string;
@@ -473,9 +487,10 @@ class LocalControlPlane implements ControlPlane {
   constructor(
     dir: string,
     certs: ControlPlaneCerts,
-    opts: Required<Omit<ControlPlaneOptions, 'log' | 'handleSignals' | 'auditWrites'>> & {
+    opts: Required<Omit<ControlPlaneOptions, 'log' | 'handleSignals' | 'auditWrites' | 'auditPolicy'>> & {
       log: boolean;
       auditWrites: boolean;
+      auditPolicy: string | undefined;
     },
   ) {
     this.dir = dir;
@@ -485,8 +500,9 @@ class LocalControlPlane implements ControlPlane {
     this.echo = opts.log;
     this.startTimeoutMs = opts.startTimeoutMs;
     this.extraApiServerArgs = opts.extraApiServerArgs;
-    this.auditLogPath = opts.auditWrites ? path.join(dir, 'audit.log') : undefined;
-    if (opts.auditWrites) fs.writeFileSync(path.join(dir, 'audit-policy.yaml'), WRITE_AUDIT_POLICY);
+    const policy = opts.auditPolicy ?? (opts.auditWrites ? WRITE_AUDIT_POLICY : undefined);
+    this.auditLogPath = policy ? path.join(dir, 'audit.log') : undefined;
+    if (policy) fs.writeFileSync(path.join(dir, 'audit-policy.yaml'), policy);
   }
 
   auditEvents(): AuditEvent[] {
@@ -737,6 +753,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       startTimeoutMs: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       assets,
       auditWrites: opts.auditWrites ?? false,
+      auditPolicy: opts.auditPolicy,
     });
     registerPlane(plane, opts.handleSignals ?? true);
     await plane.startEtcd();

@@ -186,13 +186,18 @@ describe('admission webhooks against a real API server', function () {
     return stop.signal;
   }
 
-  function selfManaged(namespace: string, webhookConfigurationName: string, checkIntervalMs?: number) {
+  function selfManaged(
+    namespace: string,
+    webhookConfigurationName: string,
+    checkIntervalMs?: number,
+    hosts: string[] = ['127.0.0.1'],
+  ) {
     return new SelfManagedCertSource({
       client: kube().client,
       namespace,
       secretName: SECRET_NAME,
       webhookConfigurationName,
-      hosts: ['127.0.0.1'],
+      hosts,
       clock: realClock,
       log,
       checkIntervalMs,
@@ -264,6 +269,24 @@ describe('admission webhooks against a real API server', function () {
     expect(configAfter.metadata?.resourceVersion, 'the configuration was not written again').to.equal(
       configVersion,
     );
+  });
+
+  it('a certificate that does not cover the hosts any more is reissued by the same CA: the Secret is replaced', async function () {
+    const namespace = await createNamespace(kube().cp.kubeConfig, 'admission-hosts');
+    const [port] = await freePorts(1);
+    const configName = await createWebhookConfiguration(namespace, port);
+    await selfManaged(namespace, configName).start(testSignal());
+    const before = await kube().core.readNamespacedSecret({ name: SECRET_NAME, namespace });
+
+    const widened = selfManaged(namespace, configName, undefined, ['127.0.0.1', 'localhost']);
+    await widened.start(testSignal());
+    const after = await kube().core.readNamespacedSecret({ name: SECRET_NAME, namespace });
+    expect(after.metadata?.resourceVersion).to.not.equal(before.metadata?.resourceVersion);
+    expect(after.metadata?.uid, 'replaced, not recreated').to.equal(before.metadata?.uid);
+    expect(after.data?.['ca.crt'], 'the same CA').to.equal(before.data?.['ca.crt']);
+    const served = Buffer.from(after.data?.['tls.crt'] ?? '', 'base64').toString('utf8');
+    expect(widened.current().certPem).to.equal(served);
+    expect(readCert(served).hosts).to.deep.equal(['127.0.0.1', 'localhost']);
   });
 
   it('two sources starting at once on a missing Secret serve the same certificate', async function () {
