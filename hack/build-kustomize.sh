@@ -2,7 +2,7 @@
 # Builds kustomize (sigs.k8s.io/kustomize/kustomize/v5 at KUSTOMIZE_VERSION of versions.env) from
 # its Go module into a per-user cache folder keyed by version, and copies beside it the
 # third-party CRDs that the manifests under manifests/ target but envtest does not serve:
-# cert-manager's (manifests/overlays/cert-manager) and prometheus-operator's ServiceMonitor
+# cert-manager's (overlays/cert-manager) and prometheus-operator's ServiceMonitor
 # (manifests/monitoring), so that test/integration/manifests.test.ts validates those objects
 # against their real schemas. Nothing is downloaded but Go modules through the Go module proxy
 # (sums checked through the sum database, as go does by default); nothing lands in the repo.
