@@ -107,6 +107,46 @@ interface ReadinessProbe {
 }
 
 const BY_SERVICE = 'service';
+const OVER_CAPACITY = 'endpoints.kubernetes.io/over-capacity';
+
+/** What a Service's Endpoints and slices say of each pod IP's readiness. */
+export interface ReadinessView {
+  inEndpoints: Map<string, boolean>;
+  inSlices: Map<string, boolean>;
+  /** The Endpoints holds only 1000 of more addresses (the over-capacity annotation). */
+  truncated: boolean;
+}
+
+export function readinessView(
+  endpoints: V1Endpoints | undefined,
+  slices: readonly V1EndpointSlice[],
+): ReadinessView {
+  const inEndpoints = new Map<string, boolean>();
+  for (const subset of endpoints?.subsets ?? []) {
+    for (const a of subset.addresses ?? []) inEndpoints.set(a.ip, true);
+    for (const a of subset.notReadyAddresses ?? []) inEndpoints.set(a.ip, false);
+  }
+  const inSlices = new Map<string, boolean>();
+  for (const slice of slices) {
+    if (slice.metadata?.labels?.[LABEL_MANAGED_BY] !== ENDPOINTSLICE_MANAGED_BY) continue;
+    for (const e of slice.endpoints ?? [])
+      for (const ip of e.addresses) inSlices.set(ip, e.conditions?.ready === true);
+  }
+  const truncated = endpoints?.metadata?.annotations?.[OVER_CAPACITY] === 'truncated';
+  return { inEndpoints, inSlices, truncated };
+}
+
+/**
+ * Do both objects show `ip` with readiness `ready`? The slices must list it so. A truncated
+ * Endpoints holds 1000 addresses, ready ones first, so a pod turning not ready leaves it instead of
+ * showing as not ready, and one turning ready need not enter it: there it is enough that the
+ * Endpoints no longer lists the IP with the other readiness.
+ */
+export function readinessShown(view: ReadinessView, ip: string, ready: boolean): boolean {
+  if (view.inSlices.get(ip) !== ready) return false;
+  const listed = view.inEndpoints.get(ip);
+  return view.truncated ? listed === undefined || listed === ready : listed === ready;
+}
 
 /**
  * Keeps Endpoints and EndpointSlices of the bench namespace in memory from a list + watch (our
@@ -122,6 +162,8 @@ export class ConvergenceWatch {
   private readonly gate = new EventGate();
   /** Pending readiness probes by Service name, then pod IP. */
   private readonly probes = new Map<string, Map<string, ReadinessProbe>>();
+  /** Arrival time of the latest Endpoints or EndpointSlice event of the namespace (for `quiet`). */
+  private lastEventAt = Date.now();
 
   private constructor(kc: KubeConfig) {
     const client = new KubeClient(kc, { qps: 0, burst: 0, userAgent: 'bench-comparator' });
@@ -133,6 +175,7 @@ export class ConvergenceWatch {
       const onEvent = (o: KubernetesObject): void => {
         if (o.metadata?.namespace !== NAMESPACE) return;
         const at = this.gate.noteEvent();
+        this.lastEventAt = at;
         const service = serviceOf(o);
         if (service !== undefined && this.probes.has(service)) this.checkProbes(service, at);
       };
@@ -207,6 +250,29 @@ export class ConvergenceWatch {
     });
   }
 
+  /** The IPs the Endpoints of `service` lists as ready (all its ready pods' up to 1000). */
+  listedReady(service: string): Set<string> {
+    return new Set(
+      [...readinessView(this.endpoints.lister.get(`${NAMESPACE}/${service}`), []).inEndpoints]
+        .filter(([, ready]) => ready)
+        .map(([ip]) => ip),
+    );
+  }
+
+  /**
+   * Resolves once no Endpoints or EndpointSlice event of the namespace arrived for `quietMs` (at
+   * most after `maxMs`): the controllers' writes for what came before have landed, so the next
+   * step's figures do not take in their tail.
+   */
+  async quiet(quietMs: number, maxMs: number): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    for (;;) {
+      const left = this.lastEventAt + quietMs - Date.now();
+      if (left <= 0 || Date.now() >= deadline) return;
+      await new Promise((r) => setTimeout(r, Math.min(left, deadline - Date.now())));
+    }
+  }
+
   /** Ends the probes still pending (a pod flipped back before the first flip was seen). */
   settleProbes(): void {
     for (const byIp of this.probes.values()) for (const probe of byIp.values()) probe.resolve(undefined);
@@ -216,20 +282,12 @@ export class ConvergenceWatch {
   private checkProbes(service: string, at: number): void {
     const byIp = this.probes.get(service);
     if (byIp === undefined) return;
-    const endpoints = this.endpoints.lister.get(`${NAMESPACE}/${service}`);
-    const inEndpoints = new Map<string, boolean>();
-    for (const subset of endpoints?.subsets ?? []) {
-      for (const a of subset.addresses ?? []) inEndpoints.set(a.ip, true);
-      for (const a of subset.notReadyAddresses ?? []) inEndpoints.set(a.ip, false);
-    }
-    const inSlices = new Map<string, boolean>();
-    for (const slice of this.slices.lister.byIndex(BY_SERVICE, service)) {
-      if (slice.metadata?.labels?.[LABEL_MANAGED_BY] !== ENDPOINTSLICE_MANAGED_BY) continue;
-      for (const e of slice.endpoints ?? [])
-        for (const ip of e.addresses) inSlices.set(ip, e.conditions?.ready === true);
-    }
+    const view = readinessView(
+      this.endpoints.lister.get(`${NAMESPACE}/${service}`),
+      this.slices.lister.byIndex(BY_SERVICE, service),
+    );
     for (const [ip, probe] of byIp) {
-      if (inEndpoints.get(ip) === probe.ready && inSlices.get(ip) === probe.ready) {
+      if (readinessShown(view, ip, probe.ready)) {
         probe.resolve(Math.max(0, at - probe.issuedAt) / 1000);
         byIp.delete(ip);
       }

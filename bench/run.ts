@@ -3,7 +3,8 @@
  * plane, same QPS/burst, workers and batch periods; the scenarios of scenarios.ts (S1-S4, the
  * resilience scenario C1) and of allocation.ts (S5: ours vs the API server's built-in allocator;
  * S6: ours only); figures from the API server's metrics, ours' /metrics and /proc; results to
- * bench-results/<time>.json and docs/BENCHMARKS.md.
+ * bench-results/<time>.json and docs/BENCHMARKS.md. After S1 and after S3 (same session, once their
+ * own figures are taken) single-pod Ready flips of the 10,000-pod Service, one at a time, timed.
  *
  * and of loadbalancer.ts (S7, S8: ours vs MetalLB's controller and a bare-client floor, at QPS 20 /
  * burst 30 whatever --qps says).
@@ -14,6 +15,10 @@
  *        built-in allocator, S6 ours)
  *        --s6-baseline (S6's load once more without our webhook, the API server allocating alone)
  *        --lb-sides=ours,metallb,floor (for S7/S8; S8 runs on S7's state, so it brings S7 along)
+ *        --repeat=1 (S1-S4 and C1 run this many times, each repeat a full set of sessions on fresh
+ *        control planes, the managers' order rotating each repeat: ours first, then kcm first, ...;
+ *        the JSON keeps every repeat, the report shows each figure's median (min–max) and whether
+ *        ours <= kcm held in every repeat; S5-S8 run once whatever it says)
  *        --merge-docs (write this run's S7/S8 into the existing docs/BENCHMARKS.* and keep the rest)
  *        --no-doc --cpu-prof (ours writes a .cpuprofile)
  *        --logs (managers' stdout to bench-results/logs-<start>/)
@@ -25,6 +30,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { findAssets, pinnedVersions, startControlPlane } from '../shared/localcontrolplane/index.ts';
 import { startCutProxy, type CutProxy } from '../test/integration/helpers/cutproxy.ts';
+import { managerOrder } from './aggregate.ts';
 import { ApiMeter, diff, totalWrites, type Counts, type Reads } from './apimeter.ts';
 import { ConvergenceWatch, type Comparison } from './compare.ts';
 import { measureFloor, type FloorCalibration } from './floor.ts';
@@ -57,9 +63,22 @@ import {
   type LbSide,
   type LoadBalancerRun,
 } from './loadbalancer.ts';
-import { renderAllocationSections, renderLoadBalancerSections, renderMarkdown } from './report.ts';
+import {
+  renderAllocationSections,
+  renderEndpointSections,
+  renderLoadBalancerSections,
+  renderMarkdown,
+} from './report.ts';
 import { type LatencySummary, summarize } from './stats.ts';
-import { SCENARIOS, type Scenario } from './scenarios.ts';
+import {
+  FLIP_QUIET_MAX_MS,
+  FLIP_QUIET_MS,
+  FLIP_TIMEOUT_MS,
+  SCENARIOS,
+  singlePodFlipCount,
+  singlePodFlipPlan,
+  type Scenario,
+} from './scenarios.ts';
 import { Model, WorkloadWriter } from './workload.ts';
 
 export interface ScenarioResult {
@@ -81,6 +100,38 @@ export interface ScenarioResult {
   /** Scenarios with `cutConnectionsEveryMs`: connections the proxy cut. */
   connectionsCut?: number;
   comparison: Comparison;
+  /** Which repeat of `--repeat` this is, from 1 (absent in older runs, which had one). */
+  repeat?: number;
+  /**
+   * Scenarios with `singlePodFlips` (S1, S3): the flips after the figures above were taken, which
+   * take in none of them (absent in older runs).
+   */
+  singlePodFlips?: SinglePodFlips;
+}
+
+/** Single-pod Ready flips on one Service, one at a time, after a scenario's own figures. */
+export interface SinglePodFlips {
+  service: string;
+  /** Flips written (pairs: not ready, then ready again). */
+  flips: number;
+  /** Flips not shown within `FLIP_TIMEOUT_MS` (left out of `latency`). */
+  unseen: number;
+  /** Each flip from issuing its status write until both the Endpoints and the slices showed it. */
+  latency: LatencySummary;
+  /** Controllers' writes from the first flip until the watch was quiet after the last. */
+  writes: Counts;
+  totalWrites: number;
+  /** Wall time of the flips, the pauses between them included. */
+  seconds: number;
+  /** Whether the objects equalled the model again afterwards (so the next scenario starts right). */
+  settled: boolean;
+}
+
+/** One repeat of the endpoint scenarios. */
+export interface RepeatInfo {
+  repeat: number;
+  /** The order the managers ran in, in every session of the repeat. */
+  managers: ManagerKind[];
 }
 
 export interface BenchRun {
@@ -90,8 +141,10 @@ export interface BenchRun {
   machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string };
   versions: { kubernetes: string; etcd: string; ours: string };
   settings: Settings;
-  /** The endpoint scenarios (S1-S4, C1). */
+  /** The endpoint scenarios (S1-S4, C1): every repeat's, each result with its `repeat`. */
   results: ScenarioResult[];
+  /** `--repeat`: the repeats of the endpoint scenarios (absent in older runs: one repeat). */
+  repeats?: RepeatInfo[];
   /** S5, one per allocator (absent in older runs). */
   allocation?: AllocationResult[];
   /** S6 (absent in older runs). */
@@ -113,14 +166,90 @@ function flag(name: string, fallback: string): string {
   return hit ? hit.slice(name.length + 3) : fallback;
 }
 
+/**
+ * `count` single-pod flips of `service` (`singlePodFlipPlan`), one at a time: write the status,
+ * wait until the Endpoints and the slices show it, wait for the watch to be quiet, next. The pods
+ * are ones the Endpoints lists as ready: above 1000 pods it holds 1000 of them, and a flip of a
+ * pod it does not list would not need an Endpoints write at all.
+ */
+async function runSinglePodFlips(
+  w: WorkloadWriter,
+  watch: ConvergenceWatch,
+  meter: ApiMeter,
+  model: Model,
+  service: string,
+  count: number,
+  seed: number,
+): Promise<SinglePodFlips> {
+  const listed = watch.listedReady(service);
+  const plan = singlePodFlipPlan(
+    model.podsOf(service).filter((p) => p.ready && listed.has(p.ip)),
+    count,
+    seed,
+  );
+  const before = await meter.read();
+  const started = Date.now();
+  const latencies: number[] = [];
+  let unseen = 0;
+  for (const pod of plan) {
+    let shown: Promise<number | undefined> = Promise.resolve(undefined);
+    // The probe is registered as the write is issued, so its time starts where S4's do.
+    w.onStatusWrite = (p, issuedAt) => {
+      shown = watch.expectReadiness(p.service, p.ip, p.ready, issuedAt);
+    };
+    pod.ready = !pod.ready;
+    try {
+      await w.status(pod);
+    } finally {
+      w.onStatusWrite = undefined;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const seconds = await Promise.race([
+      shown,
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), FLIP_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (seconds === undefined) {
+      unseen++;
+      watch.settleProbes();
+    } else {
+      latencies.push(seconds);
+    }
+    await watch.quiet(FLIP_QUIET_MS, FLIP_QUIET_MAX_MS);
+  }
+  // A longer quiet before the meter is read: the next scenario's figures start after the flips' last write.
+  await watch.quiet(1000, 10_000);
+  const settled = (await watch.until(model, 60_000)).comparison.ok;
+  const writes = diff(await meter.read(), before);
+  return {
+    service,
+    flips: plan.length,
+    unseen,
+    latency: summarize(latencies),
+    writes,
+    totalWrites: totalWrites(writes),
+    seconds: (Date.now() - started) / 1000,
+    settled,
+  };
+}
+
+interface SessionOptions {
+  settings: Settings;
+  nodeArgs: string[];
+  scale: number;
+  logDir: string | undefined;
+  /** This session's repeat (from 1) and how many there are. */
+  repeat: number;
+  repeats: number;
+}
+
 async function runSession(
   kind: ManagerKind,
   scenarios: readonly Scenario[],
-  settings: Settings,
-  nodeArgs: string[],
-  scale: number,
-  logDir: string | undefined,
+  { settings, nodeArgs, scale, logDir, repeat, repeats }: SessionOptions,
 ): Promise<ScenarioResult[]> {
+  // One repeat keeps the names of before `--repeat`; more tell the repeats apart.
+  const label = repeats > 1 ? ` (repeat ${repeat}/${repeats})` : '';
   return withCleanup(async (cleanup) => {
     const cp = await startControlPlane();
     cleanup.defer(() => cp.stop());
@@ -142,7 +271,12 @@ async function runSession(
     const w = new WorkloadWriter(cp.kubeConfig);
     await w.namespace();
     const logPath =
-      logDir === undefined ? undefined : join(logDir, `${kind}-${scenarios.map((x) => x.id).join('')}.log`);
+      logDir === undefined
+        ? undefined
+        : join(
+            logDir,
+            `${kind}-${scenarios.map((x) => x.id).join('')}${repeats > 1 ? `-r${repeat}` : ''}.log`,
+          );
     const manager = await startManager(kind, cp, settings, {
       nodeArgs: kind === 'ours' ? nodeArgs : [],
       logPath,
@@ -159,7 +293,7 @@ async function runSession(
     const model = new Model();
     model.services.add('probe');
     for (const scenario of scenarios) {
-      process.stderr.write(`[bench] ${kind} ${scenario.id}: ${scenario.title}\n`);
+      process.stderr.write(`[bench] ${kind} ${scenario.id}${label}: ${scenario.title}\n`);
       const before = await meter.read();
       const readsBefore = await meter.reads();
       const cutsBefore = proxy?.cuts ?? 0;
@@ -211,9 +345,10 @@ async function runSession(
           ? { connectionsCut: proxy.cuts - cutsBefore }
           : {}),
         comparison: converged.comparison,
+        repeat,
       };
       process.stderr.write(
-        `[bench] ${kind} ${scenario.id}: converged ${result.convergeSeconds.toFixed(2)} s after the last write ` +
+        `[bench] ${kind} ${scenario.id}${label}: converged ${result.convergeSeconds.toFixed(2)} s after the last write ` +
           `(${result.comparison.ok ? 'ok' : result.comparison.differences.join('; ')}), ` +
           `${result.totalWrites} writes, peak RSS ${(stats.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ` +
           `CPU ${stats.cpuSeconds.toFixed(1)} s` +
@@ -225,6 +360,26 @@ async function runSession(
           (result.connectionsCut !== undefined ? `, ${result.connectionsCut} connections cut` : '') +
           '\n',
       );
+      // After the figures above, so they take in none of the flips' writes, CPU or memory.
+      if (scenario.singlePodFlips !== undefined) {
+        const f = await runSinglePodFlips(
+          w,
+          watch,
+          meter,
+          model,
+          scenario.singlePodFlips.service,
+          singlePodFlipCount(scale),
+          scenario.singlePodFlips.seed,
+        );
+        result.singlePodFlips = f;
+        process.stderr.write(
+          `[bench] ${kind} ${scenario.id}${label}: ${f.flips} single-pod flips in ${f.seconds.toFixed(1)} s, ` +
+            `p50 ${(f.latency.p50Seconds * 1000).toFixed(1)} ms p99 ${(f.latency.p99Seconds * 1000).toFixed(1)} ms ` +
+            `max ${(f.latency.maxSeconds * 1000).toFixed(1)} ms, ${f.unseen} not shown, ${f.totalWrites} writes` +
+            (f.settled ? '' : ', the objects did NOT match the model afterwards') +
+            '\n',
+        );
+      }
       results.push(result);
     }
     return results;
@@ -257,6 +412,9 @@ async function main(): Promise<void> {
     batchPeriod: flag('batch-period', '0s'),
   };
   const scale = Number(flag('scale', '1'));
+  const repeatCount = Number(flag('repeat', '1'));
+  if (!Number.isInteger(repeatCount) || repeatCount < 1)
+    throw new Error(`--repeat wants a whole number of at least 1, not ${flag('repeat', '1')}`);
   const wanted = new Set(flag('scenarios', 'S1,S3,S2,S4,C1,S5,S6,S7,S8').split(','));
   const known = [
     ...SCENARIOS.map((s) => s.id),
@@ -298,12 +456,31 @@ async function main(): Promise<void> {
   }
 
   const results: ScenarioResult[] = [];
-  for (const session of ['A', 'B', 'C'] as const) {
-    const scenarios = endpointScenarios.filter((s) => s.session === session);
-    if (scenarios.length === 0) continue;
-    for (const kind of managers)
-      results.push(...(await runSession(kind, scenarios, settings, nodeArgs, scale, logDir)));
+  const repeats: RepeatInfo[] = [];
+  if (endpointScenarios.length > 0) {
+    for (let repeat = 1; repeat <= repeatCount; repeat++) {
+      const order = managerOrder(managers, repeat);
+      repeats.push({ repeat, managers: order });
+      for (const session of ['A', 'B', 'C'] as const) {
+        const scenarios = endpointScenarios.filter((s) => s.session === session);
+        if (scenarios.length === 0) continue;
+        for (const kind of order)
+          results.push(
+            ...(await runSession(kind, scenarios, {
+              settings,
+              nodeArgs,
+              scale,
+              logDir,
+              repeat,
+              repeats: repeatCount,
+            })),
+          );
+      }
+    }
   }
+  // S5-S8 run once: their tables show one run per side, not medians (their sections say so).
+  if (repeatCount > 1 && [...wanted].some((id) => !SCENARIOS.some((x) => x.id === id)))
+    process.stderr.write('[bench] --repeat applies to S1-S4 and C1; S5-S8 run once\n');
   const sessionOptions = { settings, nodeArgs, scale, logDir };
   const allocation: AllocationResult[] = [];
   if (wanted.has('S5')) {
@@ -354,6 +531,7 @@ async function main(): Promise<void> {
     versions: { kubernetes: versions.kubernetes, etcd: versions.etcd, ours: VERSION },
     settings,
     results,
+    ...(repeats.length > 0 ? { repeats } : {}),
     ...(allocation.length > 0 ? { allocation } : {}),
     ...(admission.length > 0 ? { admission } : {}),
     ...(floor ? { floor } : {}),
@@ -363,6 +541,7 @@ async function main(): Promise<void> {
   const file = join('bench-results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
   process.stderr.write(`[bench] wrote ${file}\n`);
+  if (results.length > 0) process.stdout.write(renderEndpointSections(run));
   if (allocation.length > 0 || admission.length > 0) process.stdout.write(renderAllocationSections(run));
   if (loadBalancer) process.stdout.write(renderLoadBalancerSections(run));
   if (process.argv.includes('--no-doc')) return;

@@ -22,6 +22,12 @@ export interface Scenario {
    * one "last write" is too small a sample, as S4's flips.
    */
   timesReadiness?: boolean;
+  /**
+   * After the scenario's own figures are taken (on the same control plane and process): single-pod
+   * Ready flips of this Service, one at a time, each timed (`singlePodFlipPlan`, run.ts). S1 and S3
+   * have one converge time each, a single sample; these give them a distribution.
+   */
+  singlePodFlips?: { service: string; seed: number };
   /** `scale` shrinks the workload (1 = as specified; smaller for a quick try of the harness). */
   run(w: WorkloadWriter, model: Model, scale: number): Promise<void>;
 }
@@ -42,6 +48,7 @@ export const S1: Scenario = {
   id: 'S1',
   title: 'one Service, 10,000 ready pods',
   session: 'A',
+  singlePodFlips: { service: 'big', seed: 1 },
   async run(w, model, scale) {
     await w.nodes(model, NODES);
     await w.services(model, ['big']);
@@ -53,6 +60,7 @@ export const S3: Scenario = {
   id: 'S3',
   title: 'rolling update of S1: pods replaced 10 % at a time, each new pod turning Ready',
   session: 'A',
+  singlePodFlips: { service: 'big', seed: 3 },
   async run(w, model, scale) {
     for (let round = 1; round <= 10; round++) {
       const step = Math.round(1000 * scale);
@@ -65,6 +73,43 @@ export const S3: Scenario = {
     }
   },
 };
+
+/** Single-pod flips after S1 and after S3 at scale 1. */
+export const SINGLE_POD_FLIPS = 200;
+/** Fewest single-pod flips whatever the scale, so a quick try still has a p99 of some meaning. */
+export const MIN_SINGLE_POD_FLIPS = 20;
+
+/** A single-pod flip not shown by then counts as unseen (a lost event would otherwise stall the run). */
+export const FLIP_TIMEOUT_MS = 30_000;
+/**
+ * Between single-pod flips: no Endpoints or slice event for this long, so the next flip does not
+ * overlap the last one's trailing writes (a truncated Endpoints taking the pod back, say).
+ */
+export const FLIP_QUIET_MS = 100;
+export const FLIP_QUIET_MAX_MS = 5_000;
+
+/** Single-pod flips at `scale`: at least 20, and even, as each pod flipped is flipped back. */
+export function singlePodFlipCount(scale: number): number {
+  const n = Math.max(MIN_SINGLE_POD_FLIPS, Math.round(SINGLE_POD_FLIPS * scale));
+  return n + (n % 2);
+}
+
+/**
+ * The order of `count` single-pod flips: `count / 2` pods of `candidates` (seeded; distinct while
+ * there are enough), each twice in a row (not ready, then ready again), so the Service ends as it
+ * began and the next scenario starts from the state it always had. Candidates are taken in name
+ * order before the seeded shuffle, so the plan does not depend on the order they were listed in.
+ */
+export function singlePodFlipPlan(candidates: readonly PodModel[], count: number, seed: number): PodModel[] {
+  if (candidates.length === 0) return [];
+  const pool = [...candidates].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const random = prng(seed);
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return Array.from({ length: count }, (_, i) => pool[Math.floor(i / 2) % pool.length]);
+}
 
 export const S2: Scenario = {
   id: 'S2',
