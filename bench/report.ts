@@ -282,18 +282,9 @@ export function renderEndpointSections(run: BenchRun): string {
       const ours = find(s, 'ours');
       const kcm = find(s, 'kube-controller-manager');
       if (ours?.some((r) => r.readinessLatency) && kcm?.some((r) => r.readinessLatency)) {
-        const p = (rs: ScenarioResult[], q: (l: LatencySummary) => number): number =>
-          medianAcross(rs, (r) => (r.readinessLatency ? q(r.readinessLatency) : undefined));
         lines.push(
           '',
-          `${s}: p50 ours / kcm ${ratio(
-            p(ours, (l) => l.p50Seconds),
-            p(kcm, (l) => l.p50Seconds),
-          )}, ` +
-            `p99 ours / kcm ${ratio(
-              p(ours, (l) => l.p99Seconds),
-              p(kcm, (l) => l.p99Seconds),
-            )}.`,
+          latencyRatios(s, ours, kcm, (r) => r.readinessLatency),
         );
       }
     }
@@ -358,18 +349,9 @@ export function renderEndpointSections(run: BenchRun): string {
       const ours = find(s, 'ours');
       const kcm = find(s, 'kube-controller-manager');
       if (ours?.some((r) => r.singlePodFlips) && kcm?.some((r) => r.singlePodFlips)) {
-        const p = (rs: ScenarioResult[], q: (l: LatencySummary) => number): number =>
-          medianAcross(rs, (r) => (r.singlePodFlips ? q(r.singlePodFlips.latency) : undefined));
         lines.push(
           '',
-          `${s} flips: p50 ours / kcm ${ratio(
-            p(ours, (l) => l.p50Seconds),
-            p(kcm, (l) => l.p50Seconds),
-          )}, ` +
-            `p99 ours / kcm ${ratio(
-              p(ours, (l) => l.p99Seconds),
-              p(kcm, (l) => l.p99Seconds),
-            )}.`,
+          latencyRatios(`${s} flips`, ours, kcm, (r) => r.singlePodFlips?.latency),
         );
       }
     }
@@ -874,4 +856,28 @@ function loadBalancerHowTaken(): string[] {
       'right. **Stop s**: SIGTERM until the process exited; **after the SIGTERM**: until the new Services had addresses. ' +
       'Peak RSS and CPU in S8 are the new process, from its start.',
   ];
+}
+
+/** `<label>: p50 ours / kcm R, p99 ours / kcm R.`, each ratio on the medians across repeats. */
+function latencyRatios(
+  label: string,
+  ours: ScenarioResult[],
+  kcm: ScenarioResult[],
+  latency: (r: ScenarioResult) => LatencySummary | undefined,
+): string {
+  const p = (rs: ScenarioResult[], q: (l: LatencySummary) => number): number =>
+    medianAcross(rs, (r) => {
+      const l = latency(r);
+      return l ? q(l) : undefined;
+    });
+  return (
+    `${label}: p50 ours / kcm ${ratio(
+      p(ours, (l) => l.p50Seconds),
+      p(kcm, (l) => l.p50Seconds),
+    )}, ` +
+    `p99 ours / kcm ${ratio(
+      p(ours, (l) => l.p99Seconds),
+      p(kcm, (l) => l.p99Seconds),
+    )}.`
+  );
 }

@@ -13,7 +13,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  AdmissionregistrationV1Api,
   AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -35,12 +34,11 @@ import {
   installCRDs,
   registerServiceWebhook,
   startControlPlane,
-  WEBHOOK_CONFIGURATION_NAME,
   type AuditEvent,
   type ControlPlane,
 } from '../../shared/localcontrolplane/index.ts';
 import { layOutImage, type ImageLayout } from '../../hack/image/layout.ts';
-import { mapValues, readMap } from './helpers/allocation.ts';
+import { mapValues, readMap, waitForCaBundle } from './helpers/allocation.ts';
 import { core, createPod, createService } from './helpers/fixtures.ts';
 import {
   applyObjects,
@@ -323,16 +321,8 @@ describe('in cluster, from the image, with the manifests’ RBAC', function () {
     const [webhookPort] = await freePorts(1);
     await registerServiceWebhook(cp.kubeConfig, { baseUrl: `https://127.0.0.1:${webhookPort}` });
     const mgr = await start({ webhookPort });
-    await waitFor(
-      '/readyz to be 200',
-      async () => (await fetch(`${mgr.healthUrl}/readyz`).catch(() => undefined))?.status === 200,
-    );
-    await waitFor('the CA bundle in the webhook configuration', async () => {
-      const c = await cp.kubeConfig
-        .makeApiClient(AdmissionregistrationV1Api)
-        .readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
-      return (c.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== '');
-    });
+    await mgr.ready();
+    await waitForCaBundle(cp.kubeConfig);
     for (const name of ['serviceips-ipv4', 'servicenodeports']) {
       await waitFor(`RangeAllocation ${name} (the leader's repair loop creates it)`, () =>
         readMap(cp.kubeConfig, name),
@@ -596,19 +586,11 @@ describe('in cluster, from the image, with the manifests’ RBAC', function () {
       const leader = identities.get(holder)!;
       const standby = leader === a ? b : a;
       for (const r of [a, b]) {
-        await waitFor(
-          '/readyz to be 200',
-          async () => (await fetch(`${r.healthUrl}/readyz`).catch(() => undefined))?.status === 200,
-        );
+        await r.ready();
       }
 
       // Both replicas answer an AdmissionReview, with the certificate the CA bundle vouches for.
-      const config = await waitFor('the CA bundle in the webhook configuration', async () => {
-        const c = await cp.kubeConfig
-          .makeApiClient(AdmissionregistrationV1Api)
-          .readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
-        return (c.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== '') ? c : undefined;
-      });
+      const config = await waitForCaBundle(cp.kubeConfig);
       const ca = Buffer.from(config.webhooks![0].clientConfig.caBundle!, 'base64').toString();
       for (const r of [leader, standby]) {
         const review = await postReview(`${r.webhookUrl}/mutate-v1-service`, ca);
@@ -646,10 +628,7 @@ describe('in cluster, from the image, with the manifests’ RBAC', function () {
       const second = await newHolderOf(holder);
       expect(identities.get(second.spec!.holderIdentity!)).to.equal(standby);
       expect(new Date(second.spec!.acquireTime!).getTime() - stoppedAt).to.be.at.most(durationMs);
-      await waitFor(
-        'the new leader to be ready',
-        async () => (await fetch(`${standby.healthUrl}/readyz`)).status === 200,
-      );
+      await standby.ready();
 
       // Killing a leader (SIGKILL: no release) leaves the Lease to expire. A candidate counts the
       // lease duration from when it observed the last renewal (client-go's rule: no trust in the
@@ -657,10 +636,7 @@ describe('in cluster, from the image, with the manifests’ RBAC', function () {
       // comes within the lease duration plus two retry periods of the last renewal.
       const third = await start();
       await third.identity();
-      await waitFor(
-        'the third replica to stand by',
-        async () => (await fetch(`${third.healthUrl}/readyz`).catch(() => undefined))?.status === 200,
-      );
+      await third.ready();
       const killedAt = Date.now();
       await standby.kill();
       const lastRenewMs = new Date((await readLease()).spec!.renewTime!).getTime();

@@ -2,7 +2,12 @@
  * Allocation through our webhook on a local control plane: our CRDs, our namespace, the webhook
  * registered by URL at a port chosen up front, and a manager serving it there.
  */
-import { AdmissionregistrationV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1MutatingWebhookConfiguration,
+} from '@kubernetes/client-node';
 import {
   allocationFlags,
   ensureOurNamespace,
@@ -46,16 +51,21 @@ export async function startAllocatingManager(
     });
   }
   const mgr = await startManager(cp, [...allocationFlags(`127.0.0.1:${port}`), ...(opts.extraArgs ?? [])]);
-  await waitFor('the CA bundle in the webhook configuration', async () => {
-    const c = await cp.kubeConfig
-      .makeApiClient(AdmissionregistrationV1Api)
-      .readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
-    return (c.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== '');
-  });
+  await waitForCaBundle(cp.kubeConfig);
   for (const name of opts.maps ?? ['serviceips-ipv4', 'servicenodeports']) {
     await waitFor(`RangeAllocation ${name}`, () => readMap(cp.kubeConfig, name));
   }
   return { ...mgr, webhookPort: port };
+}
+
+/** Waits until every webhook of our configuration has a CA bundle (the manager injected it); returns it. */
+export async function waitForCaBundle(kc: KubeConfig): Promise<V1MutatingWebhookConfiguration> {
+  return waitFor('the CA bundle in the webhook configuration', async () => {
+    const c = await kc
+      .makeApiClient(AdmissionregistrationV1Api)
+      .readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
+    return (c.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== '') ? c : undefined;
+  });
 }
 
 export async function readMap(kc: KubeConfig, name: string): Promise<RangeAllocation | undefined> {

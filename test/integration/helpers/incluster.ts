@@ -88,6 +88,8 @@ export interface InClusterReplica {
   healthUrl: string;
   webhookUrl: string;
   output(): string;
+  /** Waits until /readyz answers 200 (leading with synced caches, or standing by). */
+  ready(): Promise<void>;
   /** SIGTERM, SIGKILL after 15 s; resolves with the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL: no graceful stop, no Lease release. */
@@ -146,6 +148,13 @@ export async function startInCluster(opts: InClusterOptions): Promise<InClusterR
     healthUrl: `http://127.0.0.1:${healthPort}`,
     webhookUrl: `https://127.0.0.1:${webhookPort}`,
     output: () => proc.output(),
+    ready: async () => {
+      await waitFor(
+        '/readyz to be 200',
+        async () =>
+          (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.status === 200,
+      );
+    },
     stop: async () => (await proc.stop(15_000)).code,
     kill: async () => {
       if (running()) process.kill(proc.pid, 'SIGKILL');
