@@ -39,6 +39,7 @@ export interface Config {
   mirroringConcurrentServiceEndpointSyncs: number;
   mirroringMaxEndpointsPerSubset: number;
   mirroringEndpointSliceUpdatesBatchPeriodMs: number;
+  maxAdaptiveBatchPeriodMs: number;
   kubeApiQps: number;
   kubeApiBurst: number;
   verbosity: number;
@@ -189,6 +190,15 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: 'duration',
     default: '0s',
     help: "Delay before syncing a Service's EndpointSlices after a pod change, to batch changes.",
+    check: nonNegative,
+  },
+  {
+    name: 'max-adaptive-batch-period',
+    kind: 'duration',
+    default: '100ms',
+    help:
+      'Longest wait before a pod-triggered sync of the endpoints and EndpointSlice controllers whose batch period is 0s, ' +
+      'chosen from the recent pod events: long only while waiting collapses bursts of changes into fewer writes. 0s turns it off.',
     check: nonNegative,
   },
   {
@@ -542,6 +552,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
     mirroringConcurrentServiceEndpointSyncs: get('mirroring-concurrent-service-endpoint-syncs') as number,
     mirroringMaxEndpointsPerSubset: get('mirroring-max-endpoints-per-subset') as number,
     mirroringEndpointSliceUpdatesBatchPeriodMs: get('mirroring-endpointslice-updates-batch-period') as number,
+    maxAdaptiveBatchPeriodMs: get('max-adaptive-batch-period') as number,
     kubeApiQps: get('kube-api-qps') as number,
     kubeApiBurst: get('kube-api-burst') as number,
     verbosity: get('v') as number,

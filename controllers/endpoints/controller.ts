@@ -38,6 +38,7 @@ export function newEndpointsController(ctx: ControllerContext): Controller {
   const controller = new Controller({
     name: ENDPOINTS_CONTROLLER_NAME,
     workers: ctx.config.concurrentEndpointSyncs,
+    adaptiveBatchMaxMs: ctx.config.maxAdaptiveBatchPeriodMs,
     reconciler,
     log,
     clock: ctx.clock,
@@ -63,7 +64,7 @@ export function newEndpointsController(ctx: ControllerContext): Controller {
     update: (_old, svc) => controller.enqueue(keyOf(svc)),
     delete: (svc) => controller.enqueue(keyOf(svc)),
   });
-  watchPodsForServices(pods, services.lister, (key) => controller.enqueueAfter(key, batch));
+  watchPodsForServices(pods, services.lister, (key) => controller.enqueueBatched(key, batch));
   const ours = (ep: V1Endpoints): boolean => ep.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
   endpoints.addEventHandler({
     // The initial list brings every Endpoints here once: orphans get deleted.

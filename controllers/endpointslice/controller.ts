@@ -83,6 +83,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
   const controller = new Controller({
     name: ENDPOINTSLICE_CONTROLLER_NAME,
     workers: ctx.config.concurrentServiceEndpointSyncs,
+    adaptiveBatchMaxMs: ctx.config.maxAdaptiveBatchPeriodMs,
     reconciler,
     // Upstream's: per Service 1 s doubling to 1000 s, and 10 retries/s (burst 100) overall.
     rateLimiter: defaultControllerRateLimiter<string>(ctx.clock, 1000),
@@ -106,7 +107,7 @@ export function newEndpointSliceController(ctx: ControllerContext): Controller {
 
   const batch = ctx.config.endpointSliceUpdatesBatchPeriodMs;
   const sliceDelay = Math.max(SLICE_CHANGE_MIN_DELAY_MS, batch);
-  const enqueueAfterBatch = (serviceKey: string): void => controller.enqueueAfter(serviceKey, batch);
+  const enqueueAfterBatch = (serviceKey: string): void => controller.enqueueBatched(serviceKey, batch);
 
   services.addEventHandler({
     add: (svc) => controller.enqueue(keyOf(svc)),

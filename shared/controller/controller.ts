@@ -23,6 +23,7 @@ import type { Logger } from '../log.ts';
 import { RateLimitingQueue } from '../workqueue/ratelimiting.ts';
 import type { RateLimiter } from '../workqueue/ratelimiter.ts';
 import { runWorkers } from '../workqueue/workers.ts';
+import { AdaptiveBatchWindow } from './batchwindow.ts';
 import { controllerMetrics, type ControllerMetrics } from './metrics.ts';
 import { type Reconciler, TerminalError } from './reconciler.ts';
 
@@ -52,6 +53,11 @@ export interface ControllerOptions {
    * `performance.eventLoopUtilization()`. Spacing (see enqueueAfter) counts only busy time.
    */
   busyTime?: () => number;
+  /**
+   * The longest adaptive batch window of `enqueueBatched` (AdaptiveBatchWindow); default 0: every
+   * batched enqueue uses only its fixed period.
+   */
+  adaptiveBatchMaxMs?: number;
 }
 
 const eventLoopBusyTime = (): number => performance.eventLoopUtilization().active;
@@ -73,6 +79,7 @@ export class Controller {
   private readonly busyTime: () => number;
   /** Aborted by `start`'s `abort`: the signal of every reconcile. */
   private readonly inFlight = new AbortController();
+  private readonly batchWindow: AdaptiveBatchWindow;
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
@@ -82,6 +89,7 @@ export class Controller {
     this.busyTime = opts.busyTime ?? eventLoopBusyTime;
     this.metrics = opts.registry ? controllerMetrics(opts.registry) : undefined;
     this.metrics?.watch(this.name, () => this.unfinished());
+    this.batchWindow = new AdaptiveBatchWindow({ maxMs: opts.adaptiveBatchMaxMs ?? 0, clock: this.clock });
     this.queue = new RateLimitingQueue<string>({
       clock: this.clock,
       rateLimiter: opts.rateLimiter,
@@ -113,6 +121,23 @@ export class Controller {
     const delay = Math.max(delayMs, spacing);
     if (delay > 0) this.queue.addAfter(key, delay);
     else this.queue.add(key);
+  }
+
+  /**
+   * Queues a key after a change that more changes may follow soon (a pod event): after
+   * `fixedPeriodMs` when that is above 0 (a `--*-updates-batch-period` flag), else after the
+   * adaptive batch window, which the event is recorded in (AdaptiveBatchWindow: 0 unless the
+   * recent events came in bursts per key that waiting would have collapsed).
+   */
+  enqueueBatched(key: string, fixedPeriodMs: number): void {
+    if (fixedPeriodMs > 0) {
+      this.enqueueAfter(key, fixedPeriodMs);
+      return;
+    }
+    this.batchWindow.observe(key);
+    const windowMs = this.batchWindow.windowMs();
+    this.metrics?.batchWindow.observe({ controller: this.name }, windowMs / 1000);
+    this.enqueueAfter(key, windowMs);
   }
 
   /** Keys waiting (for tests and /debug). */

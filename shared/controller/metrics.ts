@@ -5,7 +5,8 @@
  * `controller_runtime_reconcile_time_seconds{controller}`, `controller_runtime_active_workers{controller}`,
  * `controller_runtime_max_concurrent_reconciles{controller}`. Ours besides:
  * `service_controller_manager_reconcile_dropped_total{controller,reason}` (reason: max_retries,
- * terminal_error) and `service_controller_manager_unfinished_keys{controller}` (keys queued,
+ * terminal_error), `service_controller_manager_batch_window_seconds{controller}` (the delay of
+ * each batched enqueue, Controller.enqueueBatched) and `service_controller_manager_unfinished_keys{controller}` (keys queued,
  * waiting out a delay or being reconciled, read when scraped: one scrape is one instant).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -17,6 +18,7 @@ export interface ControllerMetrics {
   active: Gauge<'controller'>;
   maxConcurrent: Gauge<'controller'>;
   dropped: Counter<'controller' | 'reason'>;
+  batchWindow: Histogram<'controller'>;
   /** Reports `unfinished()` of the named controller in `..._unfinished_keys` at every scrape. */
   watch(controller: string, unfinished: () => number): void;
 }
@@ -73,6 +75,13 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
         name: 'service_controller_manager_reconcile_dropped_total',
         help: 'Keys dropped after too many failed reconciles (retried after a long delay) or a terminal error.',
         labelNames: ['controller', 'reason'],
+        registers,
+      }),
+      batchWindow: new Histogram({
+        name: 'service_controller_manager_batch_window_seconds',
+        help: 'Delay of each batched enqueue (a pod event) before its sync: the fixed batch period, or the adaptive window chosen then.',
+        labelNames: ['controller'],
+        buckets: [0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
         registers,
       }),
       watch: (controller, read) => {

@@ -113,6 +113,79 @@ describe('Controller spacing of slow keys', () => {
   });
 });
 
+describe('Controller batched enqueues (pod events)', () => {
+  let stop: AbortController;
+  beforeEach(() => (stop = new AbortController()));
+  afterEach(() => stop.abort());
+
+  /** A controller recording (key, time) of each reconcile, adaptive window at most 100 ms. */
+  function batching(clock: FakeClock): { controller: Controller; runs: [string, number][] } {
+    const runs: [string, number][] = [];
+    const controller = new Controller({
+      name: 'batch-test',
+      workers: 1,
+      log: nopLogger,
+      clock,
+      busyTime: () => 0,
+      adaptiveBatchMaxMs: 100,
+      reconciler: {
+        reconcile: ({ namespace, name }) => {
+          runs.push([`${namespace}/${name}`, clock.now()]);
+          return Promise.resolve();
+        },
+      },
+    });
+    return { controller, runs };
+  }
+
+  it('a lone pod event is synced at once', async () => {
+    const clock = new FakeClock(0);
+    const { controller, runs } = batching(clock);
+    void controller.start(stop.signal);
+    controller.enqueueBatched('n/a', 0);
+    await settle();
+    expect(runs).to.deep.equal([['n/a', 0]]);
+  });
+
+  it('after bursts of pod events per Service, the next burst is one sync, 50 ms after its first event', async () => {
+    const clock = new FakeClock(0);
+    const { controller, runs } = batching(clock);
+    void controller.start(stop.signal);
+    // Ten Services, five events each 10 ms apart: a window of 50 ms would have collapsed each.
+    for (let s = 0; s < 10; s++) {
+      for (let i = 0; i < 5; i++) {
+        controller.enqueueBatched(`n/s${s}`, 0);
+        await settle();
+        clock.step(10);
+      }
+    }
+    clock.step(200);
+    await settle();
+    runs.length = 0;
+    const start = clock.now();
+    for (let i = 0; i < 5; i++) {
+      controller.enqueueBatched('n/next', 0);
+      await settle();
+      clock.step(10);
+    }
+    await settle();
+    expect(runs).to.deep.equal([['n/next', start + 50]]);
+  });
+
+  it('a fixed batch period above 0 wins over the adaptive window', async () => {
+    const clock = new FakeClock(0);
+    const { controller, runs } = batching(clock);
+    void controller.start(stop.signal);
+    controller.enqueueBatched('n/a', 300);
+    clock.step(299);
+    await settle();
+    expect(runs).to.deep.equal([]);
+    clock.step(1);
+    await settle();
+    expect(runs).to.deep.equal([['n/a', 300]]);
+  });
+});
+
 /** A controller whose reconcile is the given function; results by key are recorded by the caller. */
 function controllerWith(
   clock: FakeClock,
