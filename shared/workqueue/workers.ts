@@ -9,6 +9,11 @@
  *   otherwise swallowed. Handlers are expected to handle their own errors (requeue, log).
  * - Resolves once `get()` has resolved `undefined` (the queue is shut down) and every handler that
  *   started has finished. Per-item exclusivity comes from the queue, not from here.
+ * - No item is taken once the current event-loop turn has run for `yieldAfterMs` (default 10 ms)
+ *   until the loop has gone round once (setImmediate). Handlers that finish without I/O resolve
+ *   straight into the next one as microtasks, so without this a queue of such items, or a few
+ *   long ones, kept the loop (watch events, timers, probes, lease renewal) waiting for seconds
+ *   (docs/PERFORMANCE.md section 11). Short handlers that chain are unaffected.
  */
 import PQueue from 'p-queue';
 import type { WorkSource } from './queue.ts';
@@ -16,7 +21,24 @@ import type { WorkSource } from './queue.ts';
 export interface RunWorkersOptions<T> {
   /** Called with what a handler threw, and the item. Its own throws are ignored. */
   onError?: (err: unknown, item: T) => void;
+  /** How long one event-loop turn may run before the loop yields (default 10 ms). */
+  yieldAfterMs?: number;
 }
+
+/** When the current event-loop turn began, as seen by the workers; reset when the loop goes round. */
+let turnStartedAt: number | undefined;
+
+/** Milliseconds the current event-loop turn has been running (0 on its first call in a turn). */
+export function currentTurnMs(): number {
+  const now = performance.now();
+  if (turnStartedAt === undefined) {
+    turnStartedAt = now;
+    setImmediate(() => (turnStartedAt = undefined));
+  }
+  return now - turnStartedAt;
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export async function runWorkers<T>(
   queue: WorkSource<T>,
@@ -27,6 +49,7 @@ export async function runWorkers<T>(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   }
+  const yieldAfterMs = opts.yieldAfterMs ?? 10;
   const pool = new PQueue({ concurrency });
   const slotFreed = (): Promise<void> =>
     new Promise((resolve) => pool.addEventListener('next', () => resolve(), { once: true }));
@@ -47,6 +70,7 @@ export async function runWorkers<T>(
 
   for (;;) {
     while (pool.pending + pool.size >= concurrency) await slotFreed();
+    if (currentTurnMs() >= yieldAfterMs) await nextTurn();
     const item = await queue.get();
     if (item === undefined) break;
     // `run` never rejects; p-queue starts it synchronously when a slot is free.

@@ -146,4 +146,34 @@ describe('runWorkers', () => {
     await runWorkers(newQueue(), 0, () => Promise.resolve()).catch((err: unknown) => (error = err));
     expect(error).to.be.instanceOf(RangeError);
   });
+
+  it('handlers that finish without I/O let the event loop go round once a turn has run 10 ms', async () => {
+    const q = newQueue();
+    const order: string[] = [];
+    /** Keeps the loop busy for `ms` of real time, as a sync of a large object does. */
+    const spin = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    for (let i = 0; i < 10; i++) q.add(`ns/k${i}`);
+    const workers = runWorkers(
+      q,
+      1,
+      (key) => {
+        order.push(key);
+        spin(4);
+        return Promise.resolve();
+      },
+      { yieldAfterMs: 10 },
+    );
+    setImmediate(() => order.push('event loop'));
+    await q.shutDownWithDrain();
+    await workers;
+    const turn = order.indexOf('event loop');
+    // Three or four 4 ms handlers fill a 10 ms turn; then the loop goes round before the rest.
+    expect(turn).to.be.within(3, 4);
+    expect(order.filter((k) => k !== 'event loop')).to.deep.equal(
+      Array.from({ length: 10 }, (_, i) => `ns/k${i}`),
+    );
+  });
 });
