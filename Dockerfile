@@ -5,15 +5,18 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the only install script is the `node` devDependency's (it pins Node 24 for the
 # repo by downloading a Node binary); the base image already is Node 24, so it would only fetch a
-# second copy. No production dependency has an install script.
-RUN npm ci --no-audit --no-fund --omit=optional --ignore-scripts
+# second copy. No production dependency has an install script. Optional dependencies stay: esbuild's
+# binary for this platform is one.
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY cmd cmd
 COPY controllers controllers
 COPY shared shared
-# tsc through the base image's node, not npx: npx puts node_modules/.bin first on PATH, where the
+COPY hack/bundle.ts hack/
+# `npm run build`'s two steps (type check, then hack/bundle.ts's esbuild bundle into dist/cmd/)
+# through the base image's node, not npm: npm puts node_modules/.bin first on PATH, where the
 # `node` devDependency's un-installed stub would shadow it.
-RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json --noEmit && node hack/bundle.ts && npm prune --omit=dev --ignore-scripts
 
 FROM node:24-bookworm-slim
 WORKDIR /app

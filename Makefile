@@ -18,7 +18,7 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed ## install the npm dependencies (npm ci), including Node.js 24
 
-build: install ## compile TypeScript to dist/
+build: install ## type-check, then bundle cmd/manager.ts and cmd/webhook.ts into dist/cmd/ (esbuild, hack/bundle.ts)
 	npm run --silent build
 
 typecheck: install ## type-check everything, tests included
