@@ -64,6 +64,11 @@ export function renderMarkdown(run: BenchRun, jsonFile: string): string {
   lines.push(
     `- Settings for both: client QPS ${run.settings.qps} / burst ${run.settings.burst}, ${run.settings.workers} workers per controller, batch periods ${run.settings.batchPeriod}`,
   );
+  if (run.oursAdaptiveBatch !== undefined)
+    lines.push(
+      `- Ours besides: with batch periods of 0s its pod events wait an adaptive window of at most ${run.oursAdaptiveBatch} ` +
+        '(`--max-adaptive-batch-period`; docs/DESIGN-NOTES.md); kube-controller-manager has none',
+    );
   const repeats = repeatCount(run);
   if (repeats > 1) {
     const orders = (run.repeats ?? []).map((x) => `${x.repeat}: ${x.managers.join(', ')}`).join('; ');

@@ -23,6 +23,7 @@
  *        --no-doc --cpu-prof (ours writes a .cpuprofile)
  *        --logs (managers' stdout to bench-results/logs-<start>/)
  *        --node-args="--max-old-space-size=256" (extra V8 flags for ours, after OURS_NODE_FLAGS)
+ *        --ours-args="--max-adaptive-batch-period=0s" (extra flags for ours in S1-S4 and C1)
  *        --report-only=bench-results/X.json (only re-render docs/BENCHMARKS.md from a run)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -141,6 +142,11 @@ export interface BenchRun {
   machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string };
   versions: { kubernetes: string; etcd: string; ours: string };
   settings: Settings;
+  /**
+   * Ours' pod-event batching in S1-S4 and C1: the adaptive window's longest wait (its default, or
+   * what `--ours-args` set). Absent in runs before it existed.
+   */
+  oursAdaptiveBatch?: string;
   /** The endpoint scenarios (S1-S4, C1): every repeat's, each result with its `repeat`. */
   results: ScenarioResult[];
   /** `--repeat`: the repeats of the endpoint scenarios (absent in older runs: one repeat). */
@@ -236,6 +242,8 @@ async function runSinglePodFlips(
 interface SessionOptions {
   settings: Settings;
   nodeArgs: string[];
+  /** Extra flags for ours (`--ours-args`), after the shared ones: to measure one setting against another. */
+  oursArgs: string[];
   scale: number;
   logDir: string | undefined;
   /** This session's repeat (from 1) and how many there are. */
@@ -246,7 +254,7 @@ interface SessionOptions {
 async function runSession(
   kind: ManagerKind,
   scenarios: readonly Scenario[],
-  { settings, nodeArgs, scale, logDir, repeat, repeats }: SessionOptions,
+  { settings, nodeArgs, oursArgs, scale, logDir, repeat, repeats }: SessionOptions,
 ): Promise<ScenarioResult[]> {
   // One repeat keeps the names of before `--repeat`; more tell the repeats apart.
   const label = repeats > 1 ? ` (repeat ${repeat}/${repeats})` : '';
@@ -279,6 +287,7 @@ async function runSession(
           );
     const manager = await startManager(kind, cp, settings, {
       nodeArgs: kind === 'ours' ? nodeArgs : [],
+      extraArgs: kind === 'ours' ? oursArgs : [],
       logPath,
       kubeconfigPath: kubeconfig,
     });
@@ -433,6 +442,9 @@ async function main(): Promise<void> {
       .filter((a) => a !== ''),
     ...(process.argv.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=bench-results'] : []),
   ];
+  const oursArgs = flag('ours-args', '')
+    .split(' ')
+    .filter((a) => a !== '');
   // --logs: each manager's stdout (our JSON log, V8 traces) in bench-results/logs-<start>/.
   const logDir = process.argv.includes('--logs')
     ? join('bench-results', `logs-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
@@ -469,6 +481,7 @@ async function main(): Promise<void> {
             ...(await runSession(kind, scenarios, {
               settings,
               nodeArgs,
+              oursArgs,
               scale,
               logDir,
               repeat,
@@ -530,6 +543,11 @@ async function main(): Promise<void> {
     },
     versions: { kubernetes: versions.kubernetes, etcd: versions.etcd, ours: VERSION },
     settings,
+    oursAdaptiveBatch:
+      oursArgs
+        .filter((a) => a.startsWith('--max-adaptive-batch-period='))
+        .map((a) => a.split('=')[1])
+        .at(-1) ?? '100ms',
     results,
     ...(repeats.length > 0 ? { repeats } : {}),
     ...(allocation.length > 0 ? { allocation } : {}),
