@@ -19,7 +19,8 @@
  *        control planes, the managers' order rotating each repeat: ours first, then kcm first, ...;
  *        the JSON keeps every repeat, the report shows each figure's median (min–max) and whether
  *        ours <= kcm held in every repeat; S5-S8 run once whatever it says)
- *        --merge-docs (write this run's S7/S8 into the existing docs/BENCHMARKS.* and keep the rest)
+ *        --merge-docs (write this run's S7/S8, or its S1-S4/C1, into the existing docs/BENCHMARKS.*
+ *        and keep the rest)
  *        --no-doc --cpu-prof (ours writes a .cpuprofile)
  *        --logs (managers' stdout to bench-results/logs-<start>/)
  *        --node-args="--max-old-space-size=256" (extra V8 flags for ours, after OURS_NODE_FLAGS)
@@ -32,6 +33,7 @@ import { join } from 'node:path';
 import { findAssets, pinnedVersions, startControlPlane } from '../shared/localcontrolplane/index.ts';
 import { startCutProxy, type CutProxy } from '../test/integration/helpers/cutproxy.ts';
 import { managerOrder } from './aggregate.ts';
+import { mergeIntoDocs } from './docsmerge.ts';
 import { ApiMeter, diff, totalWrites, type Counts, type Reads } from './apimeter.ts';
 import { ConvergenceWatch, type Comparison } from './compare.ts';
 import { measureFloor, type FloorCalibration } from './floor.ts';
@@ -563,21 +565,14 @@ async function main(): Promise<void> {
   if (allocation.length > 0 || admission.length > 0) process.stdout.write(renderAllocationSections(run));
   if (loadBalancer) process.stdout.write(renderLoadBalancerSections(run));
   if (process.argv.includes('--no-doc')) return;
-  writeDocs(process.argv.includes('--merge-docs') ? mergeIntoDocs(run) : run);
-}
-
-/**
- * `--merge-docs`: the committed docs/BENCHMARKS.json with this run's S7/S8 in place of its own
- * (the other sections stay, with their run's date and command).
- */
-function mergeIntoDocs(run: BenchRun): BenchRun {
-  if (!run.loadBalancer) throw new Error('--merge-docs merges S7/S8 only: run them (--scenarios=S7,S8)');
-  const base = migrate(JSON.parse(readFileSync(join('docs', 'BENCHMARKS.json'), 'utf8')) as BenchRun);
-  return {
-    ...base,
-    loadBalancer: run.loadBalancer,
-    loadBalancerRun: { startedAt: run.startedAt, durationSeconds: run.durationSeconds, command: run.command },
-  };
+  writeDocs(
+    process.argv.includes('--merge-docs')
+      ? mergeIntoDocs(
+          run,
+          migrate(JSON.parse(readFileSync(join('docs', 'BENCHMARKS.json'), 'utf8')) as BenchRun),
+        )
+      : run,
+  );
 }
 
 /** docs/BENCHMARKS.md and, beside it, the run's JSON (the one in bench-results/ is not committed). */

@@ -92,6 +92,7 @@ describe('the image build', function () {
       [
         'cmd',
         'controllers',
+        'hack/bundle.ts',
         'package-lock.json',
         'package.json',
         'shared',
