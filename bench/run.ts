@@ -32,6 +32,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { findAssets, pinnedVersions, startControlPlane } from '../shared/localcontrolplane/index.ts';
 import { startCutProxy, type CutProxy } from '../test/integration/helpers/cutproxy.ts';
+import { FLAGS } from '../shared/config.ts';
 import { managerOrder } from './aggregate.ts';
 import { mergeIntoDocs } from './docsmerge.ts';
 import { ApiMeter, diff, totalWrites, type Counts, type Reads } from './apimeter.ts';
@@ -549,7 +550,7 @@ async function main(): Promise<void> {
       oursArgs
         .filter((a) => a.startsWith('--max-adaptive-batch-period='))
         .map((a) => a.split('=')[1])
-        .at(-1) ?? '100ms',
+        .at(-1) ?? FLAGS.find((f) => f.name === 'max-adaptive-batch-period')?.default,
     results,
     ...(repeats.length > 0 ? { repeats } : {}),
     ...(allocation.length > 0 ? { allocation } : {}),

@@ -130,14 +130,13 @@ export class Controller {
    * recent events came in bursts per key that waiting would have collapsed).
    */
   enqueueBatched(key: string, fixedPeriodMs: number): void {
-    if (fixedPeriodMs > 0) {
-      this.enqueueAfter(key, fixedPeriodMs);
-      return;
+    let delayMs = fixedPeriodMs;
+    if (delayMs <= 0) {
+      this.batchWindow.observe(key);
+      delayMs = this.batchWindow.windowMs();
     }
-    this.batchWindow.observe(key);
-    const windowMs = this.batchWindow.windowMs();
-    this.metrics?.batchWindow.observe({ controller: this.name }, windowMs / 1000);
-    this.enqueueAfter(key, windowMs);
+    this.metrics?.batchWindow.observe({ controller: this.name }, delayMs / 1000);
+    this.enqueueAfter(key, delayMs);
   }
 
   /** Keys waiting (for tests and /debug). */

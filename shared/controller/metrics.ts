@@ -6,8 +6,9 @@
  * `controller_runtime_max_concurrent_reconciles{controller}`. Ours besides:
  * `service_controller_manager_reconcile_dropped_total{controller,reason}` (reason: max_retries,
  * terminal_error), `service_controller_manager_batch_window_seconds{controller}` (the delay of
- * each batched enqueue, Controller.enqueueBatched) and `service_controller_manager_unfinished_keys{controller}` (keys queued,
- * waiting out a delay or being reconciled, read when scraped: one scrape is one instant).
+ * each batched enqueue, Controller.enqueueBatched) and
+ * `service_controller_manager_unfinished_keys{controller}` (keys queued, waiting out a delay or
+ * being reconciled, read when scraped: one scrape is one instant).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 

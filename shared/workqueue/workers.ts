@@ -29,7 +29,7 @@ export interface RunWorkersOptions<T> {
 let turnStartedAt: number | undefined;
 
 /** Milliseconds the current event-loop turn has been running (0 on its first call in a turn). */
-export function currentTurnMs(): number {
+function currentTurnMs(): number {
   const now = performance.now();
   if (turnStartedAt === undefined) {
     turnStartedAt = now;
