@@ -150,3 +150,67 @@ export function floorSeconds(
   const needed = Math.max(0, writes - burst) / floor.writesPerSecond;
   return Math.max(0, needed - workloadSeconds) + 2 * floor.writeSeenSeconds;
 }
+
+/** Width of one bin of a scenario's workload progress (`progressBins`). */
+export const PROGRESS_BIN_MS = 100;
+
+/**
+ * The workload's progress as completed writes per `PROGRESS_BIN_MS` since `startedAt` (bin 0 holds
+ * the writes done in the first 100 ms): what the fair floor spreads the controllers' writes by.
+ */
+export function progressBins(writeTimes: readonly number[], startedAt: number): number[] {
+  const bins: number[] = [];
+  for (const at of writeTimes) {
+    if (at < startedAt) continue;
+    const bin = Math.floor((at - startedAt) / PROGRESS_BIN_MS);
+    while (bins.length <= bin) bins.push(0);
+    bins[bin]++;
+  }
+  return bins;
+}
+
+/**
+ * The fair floor of a scenario: the bare floor (`floorSeconds`) assumes a controller could issue
+ * its writes at any time of the workload, even before the objects they are for exist. Here the
+ * `writes` writes become due as the workload makes progress (the k-th of n once the workload has
+ * done k/n of its writes, and its watch delivered that), and are issued as soon as they are due and
+ * the token bucket (`burst`, refilled at the calibrated sustained rate) has a token. Converge is the
+ * last write delivered to the comparator, counted from the workload's last write. A backlog that
+ * the workload's own pace builds (S2: 2,000 Services' creates due within seconds) is then
+ * counted, which every controller at this QPS must work off; with no backlog it equals the bare
+ * floor.
+ */
+export function fairFloorSeconds(
+  floor: FloorCalibration,
+  burst: number,
+  writes: number,
+  bins: readonly number[],
+  workloadSeconds: number,
+): number {
+  const total = bins.reduce((a, b) => a + b, 0);
+  const seen = floor.writeSeenSeconds;
+  if (writes <= 0 || total === 0) return 2 * seen;
+  const rate = floor.writesPerSecond;
+  const capacity = Math.max(1, burst);
+  let tokens = capacity;
+  let clock = 0;
+  let lastDone = 0;
+  let bin = 0;
+  let doneByBin = bins[0];
+  for (let k = 1; k <= writes; k++) {
+    // The first bin by whose end the workload had done k/n of its writes.
+    const needed = (k / writes) * total;
+    while (doneByBin < needed - 1e-9 && bin < bins.length - 1) doneByBin += bins[++bin];
+    const due = Math.min(((bin + 1) * PROGRESS_BIN_MS) / 1000, workloadSeconds) + seen;
+    const issueAt = Math.max(due, clock);
+    tokens = Math.min(capacity, tokens + (issueAt - clock) * rate);
+    clock = issueAt;
+    if (tokens < 1) {
+      clock += (1 - tokens) / rate;
+      tokens = 1;
+    }
+    tokens -= 1;
+    lastDone = Math.max(lastDone, clock + seen);
+  }
+  return Math.max(2 * seen, lastDone - workloadSeconds);
+}

@@ -37,7 +37,7 @@ import { managerOrder } from './aggregate.ts';
 import { mergeIntoDocs } from './docsmerge.ts';
 import { ApiMeter, diff, totalWrites, type Counts, type Reads } from './apimeter.ts';
 import { ConvergenceWatch, type Comparison } from './compare.ts';
-import { measureFloor, type FloorCalibration } from './floor.ts';
+import { measureFloor, progressBins, type FloorCalibration } from './floor.ts';
 import {
   ALLOCATION_SCENARIOS,
   runAdmissionUnderLoad,
@@ -90,6 +90,11 @@ export interface ScenarioResult {
   title: string;
   manager: ManagerKind;
   workloadSeconds: number;
+  /**
+   * Workload writes completed per PROGRESS_BIN_MS from the scenario's start (floor.ts
+   * `progressBins`; absent in older runs): the pace the fair floor makes writes due at.
+   */
+  workloadProgress?: number[];
   /** From the last workload write until the watch event after which the objects equal the model. */
   convergeSeconds: number;
   writes: Counts;
@@ -345,6 +350,7 @@ async function runSession(
         title: scenario.title,
         manager: kind,
         workloadSeconds: (lastWrite - started) / 1000,
+        workloadProgress: progressBins(w.writeTimes, started),
         convergeSeconds: Math.max(0, converged.at - lastWrite) / 1000,
         writes,
         totalWrites: totalWrites(writes),

@@ -59,6 +59,8 @@ export class WorkloadWriter {
   /** Wall time (ms since epoch) of the latest completed workload write. */
   lastWriteAt = 0;
   writes = 0;
+  /** Wall time (ms since epoch) of every completed workload write, in completion order. */
+  readonly writeTimes: number[] = [];
   /** Called as each pod status write is issued (the bench times readiness propagation with it). */
   onStatusWrite: ((pod: PodModel, issuedAt: number) => void) | undefined;
   private readonly width: number;
@@ -74,6 +76,7 @@ export class WorkloadWriter {
   private done(): void {
     this.writes++;
     this.lastWriteAt = Date.now();
+    this.writeTimes.push(this.lastWriteAt);
   }
 
   /**

@@ -74,7 +74,7 @@ describe('bench report across repeats', () => {
     expect(linesOf(text, '| S1 |')).to.deep.equal([
       '| S1 | ours | 10.0 | 0.243 | PUT endpointslices 846 (total 846) | 1.0 MiB | 237 | 2.0 | — | expected objects (3 slices) |',
       '| S1 | kube-controller-manager | 10.0 | 0.434 | PUT endpointslices 1514 (total 1514) | 1.0 MiB | 231 | 2.0 | — | expected objects (3 slices) |',
-      '| S1 | 0.56 | 0.56 | — | — | — | 1.03 | yes |',
+      '| S1 | 0.56 | 0.56 | — | — | — | — | — | — | 1.03 | yes |',
     ]);
     expect(text).to.not.contain('Margins in every repeat');
   });
@@ -98,7 +98,7 @@ describe('bench report across repeats', () => {
       '| S1 | ours | 10.0 | 0.300 (0.200–0.600) | PUT endpointslices 846 (846–850) (total 846 (846–850)) | 1.0 MiB | 236 (230–237) | 2.0 | — | expected objects (3 slices) |',
       '| S1 | kube-controller-manager | 10.0 | 0.450 (0.400–0.500) | PUT endpointslices 1514 (1514–1520) (total 1514 (1514–1520)) | 1.0 MiB | 232 (231–240) | 2.0 | — | expected objects (3 slices) |',
       // 846 / 1514, 0.300 / 0.450, 236 / 232: of the medians.
-      '| S1 | 0.56 | 0.67 | — | — | — | 1.02 | yes |',
+      '| S1 | 0.56 | 0.67 | — | — | — | — | — | — | 1.02 | yes |',
       // Repeat 2: ours converged in 0.6 s against 0.5 s; repeat 1 and 3 its RSS was higher.
       '| S1 | yes (3 of 3) | no (2 of 3) | no (1 of 3) | yes (3 of 3) |',
       '| S1 | ours | 0.300 (0.200–0.600) | 20 | 20.0 | 60.0 (50.0–70.0) | 100.0 | PUT endpoints 10, PUT endpointslices 20 (total 30) |',
@@ -106,6 +106,32 @@ describe('bench report across repeats', () => {
     ]);
     expect(text).to.contain('S1 flips: p50 ours / kcm 1.00, p99 ours / kcm 0.67.');
     expect(text).to.contain('the median (of an even number, the mean of the middle two)');
+  });
+
+  it("with a floor calibration: the bare floor and the fair floor at each result's workload pace", () => {
+    // 100 writes/s, 10 ms per delivery, burst 100. Ours wrote 846, kcm 1514: the reference is 846.
+    const floor = {
+      writes: 600,
+      seconds: 6,
+      writesPerSecond: 100,
+      writeLatencySeconds: 0.01,
+      writeSeenSeconds: 0.01,
+    };
+    // All the workload's writes in the last 100 ms of its 10 s: the 746 writes past the burst take
+    // 7.46 s after it (plus two deliveries), where the bare floor fits them inside the 10 s.
+    const late = [...Array.from({ length: 99 }, () => 0), 50];
+    const withPace = (r: ScenarioResult): ScenarioResult => ({ ...r, workloadProgress: late });
+    const withFloor: BenchRun = {
+      ...run([
+        withPace(result('ours', undefined, { converge: 7.47, writes: 846, rssMiB: 237 })),
+        withPace(result('kube-controller-manager', undefined, { converge: 9.0, writes: 1514, rssMiB: 231 })),
+      ]),
+      floor,
+    };
+    expect(linesOf(renderEndpointSections(withFloor), '| S1 |')[2]).to.equal(
+      '| S1 | 0.56 | 0.83 | 0.020 | 374 | 450 | 7.480 | 1.00 | 1.20 | 1.03 | yes |',
+    );
+    expect(renderMarkdown(withFloor, 'x.json')).to.contain('The **fair floor** makes them due');
   });
 
   it('a repeat whose objects differ says which; the same-endpoints column says NO', () => {
