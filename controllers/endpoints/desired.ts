@@ -38,7 +38,14 @@ import {
   shouldPodBeInEndpoints,
   shouldSetHostname,
 } from '../../shared/endpoints/pods.ts';
-import { makeSubset, repackAddressEntries, type AddressEntry } from '../../shared/endpoints/subsets.ts';
+import { signature, type PodMemo } from '../../shared/endpoints/podmemo.ts';
+import {
+  addressKey,
+  makeSubset,
+  portKey,
+  SubsetPacker,
+  type AddressEntry,
+} from '../../shared/endpoints/subsets.ts';
 
 /** Label put on every Endpoints this controller writes. */
 export const MANAGED_BY_LABEL = 'endpoints.kubernetes.io/managed-by';
@@ -76,41 +83,102 @@ export function desiredEndpoints(
   pods: readonly V1Pod[],
   opts: DesiredEndpointsOptions = {},
 ): DesiredEndpoints | undefined {
-  const spec = service.spec;
-  const selector = spec?.selector;
-  if (spec === undefined || selector === undefined || !selectsPods(service)) return undefined;
+  const builder = new DesiredEndpointsBuilder(service, opts);
+  builder.addPods(pods);
+  return builder.finish();
+}
 
-  const publishNotReady = spec.publishNotReadyAddresses === true;
-  const servicePorts = spec.ports ?? [];
-  const entries: AddressEntry[] = [];
-  // No need to sort the pods: the addresses are sorted below, and the only duplicates the repack
-  // drops are (IP, UID) pairs, which can come from one pod only.
-  for (const pod of pods) {
-    if (!serviceSelectorMatches(selector, pod.metadata?.labels)) continue;
-    if (!shouldPodBeInEndpoints(pod, publishNotReady)) continue;
+/**
+ * `desiredEndpoints` in pieces: `addPods` any number of times (each pod once), then `finish`,
+ * which gives what `desiredEndpoints` would for all the pods added. The reconciler feeds a large
+ * Service's pods a few hundred at a time and lets the event loop go round between pieces
+ * (shared/eventloop.ts); the per-pod work, done in `addPods`, is most of a sync's cost.
+ *
+ * With a `memo`, a pod whose cached object and Service are those of an earlier sync reuses that
+ * sync's (address, port) entries instead of building them again: the incremental desired state.
+ * The entries are never handed out (the repack copies them), so the output is the same bytes.
+ */
+export class DesiredEndpointsBuilder {
+  private readonly service: V1Service;
+  private readonly opts: DesiredEndpointsOptions;
+  /** Undefined when the Service is not ours to manage (`finish` gives undefined). */
+  private readonly selector: Record<string, string> | undefined;
+  private readonly packer = new SubsetPacker();
+  private readonly memo: PodMemo<AddressEntry[]> | undefined;
+  /** Every Service field a pod's entries depend on, for the memo. */
+  private readonly serviceKey: string;
+
+  constructor(service: V1Service, opts: DesiredEndpointsOptions & { memo?: PodMemo<AddressEntry[]> } = {}) {
+    this.service = service;
+    this.opts = opts;
+    this.memo = opts.memo;
+    const selector = service.spec?.selector;
+    this.selector = selector !== undefined && selectsPods(service) ? selector : undefined;
+    const spec = service.spec;
+    this.serviceKey = signature(
+      service.metadata?.namespace,
+      service.metadata?.name,
+      selector,
+      spec?.ports,
+      spec?.ipFamilies,
+      spec?.clusterIP,
+      spec?.publishNotReadyAddresses === true,
+    );
+  }
+
+  addPods(pods: readonly V1Pod[]): void {
+    if (this.service.spec === undefined || this.selector === undefined) return;
+    for (const pod of pods) {
+      let entries = this.memo?.get(pod, this.serviceKey);
+      if (entries === undefined) {
+        entries = this.entriesOf(pod);
+        this.memo?.set(pod, this.serviceKey, entries);
+      }
+      if (entries.length > 0) this.packer.add(entries);
+    }
+  }
+
+  finish(): DesiredEndpoints | undefined {
+    if (this.service.spec === undefined || this.selector === undefined) return undefined;
+    const { subsets, truncated } = truncateSubsets(
+      this.packer.valueOrderSubsets(),
+      this.opts.maxAddresses ?? MAX_ENDPOINTS_ADDRESSES,
+    );
+    return { subsets, labels: endpointsLabels(this.service), overCapacity: truncated };
+  }
+
+  /**
+   * The (address, port) entries of one pod, with their repack keys: none when the selector, the
+   * phase / IP / deletion rules or the ports leave it out. No need to sort the pods: the addresses
+   * are sorted in `finish`, and the only duplicates the repack drops are (IP, UID) pairs, which can
+   * come from one pod only.
+   */
+  private entriesOf(pod: V1Pod): AddressEntry[] {
+    const { service, selector } = this;
+    const spec = service.spec!;
+    const publishNotReady = spec.publishNotReadyAddresses === true;
+    const servicePorts = spec.ports ?? [];
+    if (!serviceSelectorMatches(selector, pod.metadata?.labels)) return [];
+    if (!shouldPodBeInEndpoints(pod, publishNotReady)) return [];
     const ip = endpointIP(service, pod);
-    if (ip === undefined) continue;
+    if (ip === undefined) return [];
     const address = endpointAddress(service, pod, ip);
+    const key = addressKey(address);
     const ready = publishNotReady || isPodReady(pod);
     if (servicePorts.length === 0) {
       // Only a headless Service may have no ports; any other gets no addresses at all.
-      if (spec.clusterIP === 'None') entries.push({ address, ready, port: undefined });
-      continue;
+      return spec.clusterIP === 'None' ? [{ address, ready, port: undefined, addressKey: key }] : [];
     }
+    const entries: AddressEntry[] = [];
     for (const servicePort of servicePorts) {
       const portNumber = findPort(pod, servicePort);
       if (portNumber === undefined) continue;
       // As upstream, a port number <= 0 counts as "no port".
       const port = portNumber > 0 ? endpointPort(servicePort, portNumber) : undefined;
-      entries.push({ address, ready, port });
+      entries.push({ address, ready, port, addressKey: key, ...(port ? { portKey: portKey(port) } : {}) });
     }
+    return entries;
   }
-
-  const { subsets, truncated } = truncateSubsets(
-    repackAddressEntries(entries),
-    opts.maxAddresses ?? MAX_ENDPOINTS_ADDRESSES,
-  );
-  return { subsets, labels: endpointsLabels(service), overCapacity: truncated };
 }
 
 /**

@@ -18,8 +18,11 @@ import type { Logger } from '../../shared/log.ts';
 import { selectsPods } from '../../shared/endpoints/pods.ts';
 import { StaleCacheTracker } from '../../shared/endpoints/stalecache.ts';
 import { formatTriggerTime, TriggerTimeTracker } from '../../shared/endpoints/triggertime.ts';
+import { inPieces, yieldIfTurnLong } from '../../shared/eventloop.ts';
+import { PodMemo } from '../../shared/endpoints/podmemo.ts';
+import type { AddressEntry } from '../../shared/endpoints/subsets.ts';
 import {
-  desiredEndpoints,
+  DesiredEndpointsBuilder,
   labelsEqual,
   OVER_CAPACITY_ANNOTATION,
   subsetsEqual,
@@ -51,6 +54,8 @@ export class EndpointsReconciler implements Reconciler {
   private readonly log: Logger;
   private readonly stale = new StaleCacheTracker();
   private readonly triggerTimes = new TriggerTimeTracker();
+  /** Each pod's entries at the last sync of its Service (the incremental desired state). */
+  private readonly memo = new PodMemo<AddressEntry[]>();
 
   constructor(deps: {
     listers: EndpointsListers;
@@ -78,13 +83,19 @@ export class EndpointsReconciler implements Reconciler {
       return;
     }
     if (!selectsPods(service)) return; // ExternalName or selector-less: the user's Endpoints.
-    const current = this.listers.endpoints.get(key);
     // Before the pods are read: a sync that will throw anyway should not pay for 10,000 of them.
-    this.stale.check(key, current?.metadata?.resourceVersion);
+    this.stale.check(key, this.listers.endpoints.get(key)?.metadata?.resourceVersion);
 
     const pods = podsSelectedBy(service, this.listers.pods);
-    const desired = desiredEndpoints(service, pods);
+    // A large Service is built a piece at a time, the event loop going round between pieces.
+    const builder = new DesiredEndpointsBuilder(service, { memo: this.memo });
+    await inPieces(pods, (piece) => builder.addPods(piece), signal);
+    const desired = builder.finish();
     if (!desired) return;
+    await yieldIfTurnLong(signal);
+    // Read now: other events may have been handled while the pieces were built.
+    const current = this.listers.endpoints.get(key);
+    this.stale.check(key, current?.metadata?.resourceVersion);
 
     const currentOver = current?.metadata?.annotations?.[OVER_CAPACITY_ANNOTATION] === 'truncated';
     if (
@@ -98,6 +109,7 @@ export class EndpointsReconciler implements Reconciler {
 
     // Computed only when writing: the earliest change since our last write (cheaper, and no change
     // seen by a sync that wrote nothing is lost).
+    await yieldIfTurnLong(signal);
     const triggerTime = this.triggerTimes.compute(key, service, pods);
     const annotations: Record<string, string> = { ...(current?.metadata?.annotations ?? {}) };
     if (triggerTime) annotations[TRIGGER_TIME_ANNOTATION] = formatTriggerTime(triggerTime);

@@ -42,6 +42,7 @@ import {
 } from '../../shared/endpoints/pods.ts';
 import { serviceSelectorMatches } from '../../shared/kube/labels.ts';
 import { canonicalIP } from '../../shared/net/ip.ts';
+import { signature, type PodMemo } from '../../shared/endpoints/podmemo.ts';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
@@ -85,37 +86,119 @@ export function desiredEndpointGroups(
   pods: readonly V1Pod[],
   nodeOf: (name: string) => V1Node | undefined,
 ): DesiredSlices | undefined {
-  if (!selectsPods(service)) return undefined;
-  const addressTypes = serviceAddressTypes(service);
-  const groups = new Map<AddressType, Map<string, EndpointGroup>>();
-  for (const type of addressTypes) groups.set(type, new Map());
-  const podsOnMissingNodes: string[] = [];
-  const publishNotReady = service.spec?.publishNotReadyAddresses === true;
+  const builder = new DesiredSlicesBuilder(service, nodeOf);
+  builder.addPods(pods);
+  return builder.finish();
+}
 
-  for (const pod of pods) {
-    if (!serviceSelectorMatches(service.spec?.selector, pod.metadata?.labels)) continue;
-    if (!shouldPodBeInEndpoints(pod, true)) continue;
-    const nodeName = pod.spec?.nodeName;
-    const node = nodeName ? nodeOf(nodeName) : undefined;
-    if (nodeName && node === undefined && !publishNotReady) {
-      podsOnMissingNodes.push(pod.metadata?.name ?? '');
-      continue;
-    }
-    const ports = endpointPorts(service, pod);
-    const key = portSetKey(ports);
-    for (const type of addressTypes) {
-      const endpoint = podToEndpoint(pod, node, service, type);
-      if (endpoint === undefined) continue;
-      const byPorts = groups.get(type)!;
-      let group = byPorts.get(key);
-      if (group === undefined) {
-        group = { addressType: type, ports: ports.map((p) => ({ ...p })), endpoints: new Map() };
-        byPorts.set(key, group);
+/** What one pod contributes to a Service's slices: its port set and an endpoint per address type. */
+export interface PodSliceEntry {
+  /** The Node object the endpoints were built with (its zone); a different one rebuilds them. */
+  node: V1Node | undefined;
+  ports: DiscoveryV1EndpointPort[];
+  portsKey: string;
+  /** Per address type of the Service with an endpoint for this pod: the endpoint and its identity. */
+  endpoints: { type: AddressType; endpoint: V1Endpoint; identity: string }[];
+}
+
+/**
+ * `desiredEndpointGroups` in pieces: `addPods` any number of times (each pod once), then
+ * `finish`, which gives what `desiredEndpointGroups` would for all the pods added; the reconciler
+ * lets the event loop go round between pieces of a large Service (shared/eventloop.ts).
+ *
+ * With a `memo`, a pod whose cached object, Node object and Service are those of an earlier sync
+ * reuses that sync's endpoints (the incremental desired state). Each group holds a shallow copy
+ * of them, since topology hints are set on the endpoints of the slices being written.
+ */
+export class DesiredSlicesBuilder {
+  private readonly service: V1Service;
+  private readonly nodeOf: (name: string) => V1Node | undefined;
+  /** False for a Service we leave alone (`finish` gives undefined). */
+  private readonly managed: boolean;
+  private readonly addressTypes: AddressType[];
+  private readonly groups = new Map<AddressType, Map<string, EndpointGroup>>();
+  private readonly podsOnMissingNodes: string[] = [];
+  private readonly memo: PodMemo<PodSliceEntry | null> | undefined;
+  /** Every Service field a pod's endpoints depend on, for the memo. */
+  private readonly serviceKey: string;
+
+  constructor(
+    service: V1Service,
+    nodeOf: (name: string) => V1Node | undefined,
+    memo?: PodMemo<PodSliceEntry | null>,
+  ) {
+    this.service = service;
+    this.nodeOf = nodeOf;
+    this.memo = memo;
+    this.managed = selectsPods(service);
+    this.addressTypes = this.managed ? serviceAddressTypes(service) : [];
+    for (const type of this.addressTypes) this.groups.set(type, new Map());
+    const spec = service.spec;
+    this.serviceKey = signature(
+      service.metadata?.namespace,
+      service.metadata?.name,
+      spec?.selector,
+      spec?.ports,
+      spec?.publishNotReadyAddresses === true,
+      this.addressTypes,
+    );
+  }
+
+  addPods(pods: readonly V1Pod[]): void {
+    if (!this.managed) return;
+    for (const pod of pods) {
+      const entry = this.entryOf(pod);
+      if (entry === null) continue;
+      for (const { type, endpoint, identity } of entry.endpoints) {
+        const byPorts = this.groups.get(type)!;
+        let group = byPorts.get(entry.portsKey);
+        if (group === undefined) {
+          group = { addressType: type, ports: entry.ports.map((p) => ({ ...p })), endpoints: new Map() };
+          byPorts.set(entry.portsKey, group);
+        }
+        group.endpoints.set(identity, { ...endpoint });
       }
-      group.endpoints.set(endpointIdentity(endpoint), endpoint);
     }
   }
-  return { addressTypes, groups, podsOnMissingNodes: podsOnMissingNodes.sort() };
+
+  finish(): DesiredSlices | undefined {
+    if (!this.managed) return undefined;
+    return {
+      addressTypes: this.addressTypes,
+      groups: this.groups,
+      podsOnMissingNodes: this.podsOnMissingNodes.sort(),
+    };
+  }
+
+  /** The pod's entry, from the memo when still valid; null when it has no endpoint here. */
+  private entryOf(pod: V1Pod): PodSliceEntry | null {
+    const nodeName = pod.spec?.nodeName;
+    const node = nodeName ? this.nodeOf(nodeName) : undefined;
+    const remembered = this.memo?.get(pod, this.serviceKey);
+    if (remembered === null) return null;
+    if (remembered !== undefined && remembered.node === node) return remembered;
+    const { service } = this;
+    if (!serviceSelectorMatches(service.spec?.selector, pod.metadata?.labels))
+      return this.remember(pod, null);
+    if (!shouldPodBeInEndpoints(pod, true)) return this.remember(pod, null);
+    if (nodeName && node === undefined && service.spec?.publishNotReadyAddresses !== true) {
+      // Not remembered: the Node may be cached by the next sync.
+      this.podsOnMissingNodes.push(pod.metadata?.name ?? '');
+      return null;
+    }
+    const ports = endpointPorts(service, pod);
+    const endpoints: PodSliceEntry['endpoints'] = [];
+    for (const type of this.addressTypes) {
+      const endpoint = podToEndpoint(pod, node, service, type);
+      if (endpoint !== undefined) endpoints.push({ type, endpoint, identity: endpointIdentity(endpoint) });
+    }
+    return this.remember(pod, { node, ports, portsKey: portSetKey(ports), endpoints });
+  }
+
+  private remember(pod: V1Pod, entry: PodSliceEntry | null): PodSliceEntry | null {
+    this.memo?.set(pod, this.serviceKey, entry);
+    return entry;
+  }
 }
 
 /** The endpoint for `pod` in a slice of `addressType`, or undefined if it has no such IP. */

@@ -35,7 +35,9 @@ import { objectKey } from '../../shared/kube/labels.ts';
 import { podsSelectedBy } from '../../shared/endpoints/selection.ts';
 import type { ReadonlyStore } from '../../shared/informer/store.ts';
 import type { Logger } from '../../shared/log.ts';
-import { desiredEndpointGroups, serviceAddressTypes } from './desired.ts';
+import { inPieces, PIECE_SIZE, yieldIfTurnLong } from '../../shared/eventloop.ts';
+import { PodMemo } from '../../shared/endpoints/podmemo.ts';
+import { DesiredSlicesBuilder, serviceAddressTypes, type PodSliceEntry } from './desired.ts';
 import { hintModeOf, TopologyHints, type HintEvent } from './hints.ts';
 import { placeEndpoints } from './placement.ts';
 
@@ -79,22 +81,34 @@ export class EndpointSliceReconciler implements Reconciler {
   private readonly deps: EndpointSliceReconcilerDeps;
   private readonly triggerTimes = new TriggerTimeTracker();
   private readonly hints = new TopologyHints();
+  /** Each pod's endpoints at the last sync of its Service (the incremental desired state). */
+  private readonly memo = new PodMemo<PodSliceEntry | null>();
 
   constructor(deps: EndpointSliceReconcilerDeps) {
     this.deps = deps;
   }
 
-  /** The writes one sync of the Service would issue now. Throws StaleCacheError on a lagging cache. */
-  plan({ namespace, name }: Request): SyncPlan {
+  /**
+   * The writes one sync of the Service would issue now. Throws StaleCacheError on a lagging cache.
+   * A large Service's endpoints are built a piece at a time, the event loop going round between
+   * pieces (shared/eventloop.ts); the caches are read again after that.
+   */
+  async plan({ namespace, name }: Request, signal?: AbortSignal): Promise<SyncPlan> {
     const key = objectKey(namespace, name);
     const { listers, tracker } = this.deps;
-    const ours = listers.slices
-      .byIndex(SERVICE_NAME_INDEX, key)
-      .filter((s) => s.metadata?.labels?.[LABEL_MANAGED_BY] === ENDPOINTSLICE_MANAGED_BY);
-    const stale = tracker.staleSlices(key, ours);
-    if (stale !== undefined) {
-      throw new StaleCacheError(`the EndpointSlice cache of ${key} lags our own writes (${stale}); retrying`);
-    }
+    const ownSlices = (): V1EndpointSlice[] => {
+      const slices = listers.slices
+        .byIndex(SERVICE_NAME_INDEX, key)
+        .filter((s) => s.metadata?.labels?.[LABEL_MANAGED_BY] === ENDPOINTSLICE_MANAGED_BY);
+      const stale = tracker.staleSlices(key, slices);
+      if (stale !== undefined) {
+        throw new StaleCacheError(
+          `the EndpointSlice cache of ${key} lags our own writes (${stale}); retrying`,
+        );
+      }
+      return slices;
+    };
+    let ours = ownSlices();
     const plan: SyncPlan = { ...emptyPlan(), events: [], podsOnMissingNodes: [] };
 
     const service = listers.services.get(key);
@@ -105,13 +119,21 @@ export class EndpointSliceReconciler implements Reconciler {
       return plan;
     }
     const pods = podsSelectedBy(service, listers.pods);
-    const desired = desiredEndpointGroups(service, pods, (node) => listers.nodes.get(node));
+    const builder = new DesiredSlicesBuilder(service, (node) => listers.nodes.get(node), this.memo);
+    await inPieces(pods, (piece) => builder.addPods(piece), signal);
+    const desired = builder.finish();
     if (!desired) return plan;
     plan.podsOnMissingNodes = desired.podsOnMissingNodes;
+    if (pods.length > PIECE_SIZE) {
+      // Other events were handled between the pieces: place against the slices cached now.
+      await yieldIfTurnLong(signal);
+      ours = ownSlices();
+    }
 
     const types = new Set<string>(serviceAddressTypes(service));
     const mode = hintModeOf(service);
     for (const addressType of desired.addressTypes) {
+      if (pods.length > PIECE_SIZE) await yieldIfTurnLong(signal);
       const placed = placeEndpoints({
         service,
         addressType,
@@ -137,6 +159,7 @@ export class EndpointSliceReconciler implements Reconciler {
 
     if (service.metadata?.deletionTimestamp != null) plan.creates = [];
     if (plan.creates.length + plan.updates.length > 0) {
+      await yieldIfTurnLong(signal);
       const triggerTime = this.triggerTimes.compute(key, service, pods);
       for (const slice of [...plan.creates, ...plan.updates]) {
         const annotations = { ...(slice.metadata?.annotations ?? {}) };
@@ -169,7 +192,7 @@ export class EndpointSliceReconciler implements Reconciler {
   async sync(request: Request, signal: AbortSignal): Promise<SyncPlan> {
     const { namespace, name } = request;
     const key = objectKey(namespace, name);
-    const plan = this.plan(request);
+    const plan = await this.plan(request, signal);
     const service = this.deps.listers.services.get(key);
     const ref = service && {
       kind: 'Service',

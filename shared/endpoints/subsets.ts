@@ -30,6 +30,10 @@ export interface AddressEntry {
   address: V1EndpointAddress;
   ready: boolean;
   port: CoreV1EndpointPort | undefined;
+  /** `address`'s (IP, UID) key, when the caller computed it once for many repacks. */
+  addressKey?: string;
+  /** `port`'s key, likewise. */
+  portKey?: string;
 }
 
 /** Canonical subsets of (address, port) pairs, in value order (see the module contract). */
@@ -94,7 +98,7 @@ export function makeSubset(
 // Repacking
 
 /** How `repack` sorts the ports of a subset and the subsets. */
-interface SubsetOrder {
+export interface SubsetOrder {
   ports: (a: CoreV1EndpointPort, b: CoreV1EndpointPort) => number;
   subsets: (a: V1EndpointSubset, b: V1EndpointSubset) => number;
 }
@@ -102,11 +106,13 @@ interface SubsetOrder {
 /** Key of the "no port" group; real ports are keyed by their JSON, which never equals this. */
 const NO_PORT = '';
 
-function addressKey(address: V1EndpointAddress): string {
+/** The (IP, UID) key under which the repack keeps one address. */
+export function addressKey(address: V1EndpointAddress): string {
   return `${address.ip}\u0000${address.targetRef?.uid ?? ''}`;
 }
 
-function portKey(port: CoreV1EndpointPort): string {
+/** The key telling ports apart (name, number, protocol, appProtocol). */
+export function portKey(port: CoreV1EndpointPort): string {
   return JSON.stringify([port.name ?? '', port.port, port.protocol ?? 'TCP', port.appProtocol ?? null]);
 }
 
@@ -122,52 +128,81 @@ function withCanonicalIP(address: V1EndpointAddress): V1EndpointAddress {
  * (readiness included) share a subset.
  */
 function repack(entries: readonly AddressEntry[], order: SubsetOrder): V1EndpointSubset[] {
-  const addresses = new Map<string, V1EndpointAddress>();
-  const byPort = new Map<string, { port: CoreV1EndpointPort | undefined; ready: Map<string, boolean> }>();
-  for (const { address, ready, port } of entries) {
-    const aKey = addressKey(address);
-    if (!addresses.has(aKey)) addresses.set(aKey, address);
-    const pKey = port === undefined ? NO_PORT : portKey(port);
-    let group = byPort.get(pKey);
-    if (group === undefined) {
-      group = { port, ready: new Map() };
-      byPort.set(pKey, group);
+  const packer = new SubsetPacker();
+  packer.add(entries);
+  return packer.subsets(order);
+}
+
+/**
+ * `repackAddressEntries` in pieces: `add` entries any number of times, then `subsets` once, which
+ * gives what `repackAddressEntries` would for all the entries added. The per-entry part of the
+ * repack is done as entries come, so a caller that adds them in pieces (yielding between them)
+ * leaves only the grouping and sorting for the end. The packer keeps the entries' objects and
+ * copies them into its result, so the entries may be shared (PodMemo) but must not change.
+ */
+export class SubsetPacker {
+  private readonly addresses = new Map<string, V1EndpointAddress>();
+  private readonly byPort = new Map<
+    string,
+    { port: CoreV1EndpointPort | undefined; ready: Map<string, boolean> }
+  >();
+
+  add(entries: readonly AddressEntry[]): void {
+    const { addresses, byPort } = this;
+    for (const entry of entries) {
+      const { address, ready, port } = entry;
+      const aKey = entry.addressKey ?? addressKey(address);
+      if (!addresses.has(aKey)) addresses.set(aKey, address);
+      const pKey = port === undefined ? NO_PORT : (entry.portKey ?? portKey(port));
+      let group = byPort.get(pKey);
+      if (group === undefined) {
+        group = { port, ready: new Map() };
+        byPort.set(pKey, group);
+      }
+      const wasReady = group.ready.get(aKey);
+      if (wasReady === undefined || wasReady) group.ready.set(aKey, ready);
     }
-    const wasReady = group.ready.get(aKey);
-    if (wasReady === undefined || wasReady) group.ready.set(aKey, ready);
   }
 
-  // Ports with the same address set share a subset. Sets are bucketed by a cheap signature (size,
-  // ready count, hash) and compared exactly only within a bucket, so a Service with one port and
-  // 10,000 addresses costs no sorting or joining here.
-  const groups: { ready: Map<string, boolean>; ports: CoreV1EndpointPort[] }[] = [];
-  const bySignature = new Map<string, number[]>();
-  for (const { port, ready } of byPort.values()) {
-    const signature = setSignature(ready);
-    const candidates = bySignature.get(signature) ?? [];
-    let index = candidates.find((i) => sameReadiness(groups[i].ready, ready));
-    if (index === undefined) {
-      index = groups.length;
-      groups.push({ ready, ports: [] });
-      candidates.push(index);
-      bySignature.set(signature, candidates);
-    }
-    if (port !== undefined) groups[index].ports.push({ ...port });
+  /** The canonical subsets of every entry added, in value order. */
+  valueOrderSubsets(): V1EndpointSubset[] {
+    return this.subsets(VALUE_ORDER);
   }
 
-  const subsets: V1EndpointSubset[] = [];
-  for (const { ready, ports } of groups) {
-    const readyAddrs: V1EndpointAddress[] = [];
-    const notReadyAddrs: V1EndpointAddress[] = [];
-    for (const [aKey, isReady] of ready) {
-      const address = addresses.get(aKey);
-      if (address !== undefined) (isReady ? readyAddrs : notReadyAddrs).push(copyAddress(address));
+  subsets(order: SubsetOrder): V1EndpointSubset[] {
+    const { addresses, byPort } = this;
+    // Ports with the same address set share a subset. Sets are bucketed by a cheap signature (size,
+    // ready count, hash) and compared exactly only within a bucket, so a Service with one port and
+    // 10,000 addresses costs no sorting or joining here.
+    const groups: { ready: Map<string, boolean>; ports: CoreV1EndpointPort[] }[] = [];
+    const bySignature = new Map<string, number[]>();
+    for (const { port, ready } of byPort.values()) {
+      const signature = byPort.size === 1 ? '' : setSignature(ready);
+      const candidates = bySignature.get(signature) ?? [];
+      let index = candidates.find((i) => sameReadiness(groups[i].ready, ready));
+      if (index === undefined) {
+        index = groups.length;
+        groups.push({ ready, ports: [] });
+        candidates.push(index);
+        bySignature.set(signature, candidates);
+      }
+      if (port !== undefined) groups[index].ports.push({ ...port });
     }
-    subsets.push(
-      makeSubset(sortAddresses(readyAddrs), sortAddresses(notReadyAddrs), ports.sort(order.ports)),
-    );
+
+    const subsets: V1EndpointSubset[] = [];
+    for (const { ready, ports } of groups) {
+      const readyAddrs: V1EndpointAddress[] = [];
+      const notReadyAddrs: V1EndpointAddress[] = [];
+      for (const [aKey, isReady] of ready) {
+        const address = addresses.get(aKey);
+        if (address !== undefined) (isReady ? readyAddrs : notReadyAddrs).push(copyAddress(address));
+      }
+      subsets.push(
+        makeSubset(sortAddresses(readyAddrs), sortAddresses(notReadyAddrs), ports.sort(order.ports)),
+      );
+    }
+    return subsets.sort(order.subsets);
   }
-  return subsets.sort(order.subsets);
 }
 
 /** Order-insensitive signature of an address set with readiness; equal sets have equal ones. */

@@ -16,6 +16,7 @@
  *   (docs/PERFORMANCE.md section 11). Short handlers that chain are unaffected.
  */
 import PQueue from 'p-queue';
+import { nextTurn, turnMs, TURN_BUDGET_MS } from '../eventloop.ts';
 import type { WorkSource } from './queue.ts';
 
 export interface RunWorkersOptions<T> {
@@ -24,21 +25,6 @@ export interface RunWorkersOptions<T> {
   /** How long one event-loop turn may run before the loop yields (default 10 ms). */
   yieldAfterMs?: number;
 }
-
-/** When the current event-loop turn began, as seen by the workers; reset when the loop goes round. */
-let turnStartedAt: number | undefined;
-
-/** Milliseconds the current event-loop turn has been running (0 on its first call in a turn). */
-function currentTurnMs(): number {
-  const now = performance.now();
-  if (turnStartedAt === undefined) {
-    turnStartedAt = now;
-    setImmediate(() => (turnStartedAt = undefined));
-  }
-  return now - turnStartedAt;
-}
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export async function runWorkers<T>(
   queue: WorkSource<T>,
@@ -49,7 +35,7 @@ export async function runWorkers<T>(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   }
-  const yieldAfterMs = opts.yieldAfterMs ?? 10;
+  const yieldAfterMs = opts.yieldAfterMs ?? TURN_BUDGET_MS;
   const pool = new PQueue({ concurrency });
   const slotFreed = (): Promise<void> =>
     new Promise((resolve) => pool.addEventListener('next', () => resolve(), { once: true }));
@@ -70,7 +56,7 @@ export async function runWorkers<T>(
 
   for (;;) {
     while (pool.pending + pool.size >= concurrency) await slotFreed();
-    if (currentTurnMs() >= yieldAfterMs) await nextTurn();
+    if (turnMs() >= yieldAfterMs) await nextTurn();
     const item = await queue.get();
     if (item === undefined) break;
     // `run` never rejects; p-queue starts it synchronously when a slot is free.

@@ -11,6 +11,7 @@ import type {
   V1ServicePort,
 } from '@kubernetes/client-node';
 import {
+  DesiredEndpointsBuilder,
   desiredEndpoints,
   HEADLESS_LABEL,
   labelsEqual,
@@ -21,6 +22,8 @@ import {
   type DesiredEndpoints,
 } from '../../../controllers/endpoints/desired.ts';
 import { formatTriggerTime, podReadyTransitionTime } from '../../../shared/endpoints/triggertime.ts';
+import { PodMemo } from '../../../shared/endpoints/podmemo.ts';
+import type { AddressEntry } from '../../../shared/endpoints/subsets.ts';
 import { keyOf, parseKey } from '../../../shared/kube/labels.ts';
 
 // Fixtures. Defaults follow the spec: Service s in namespace n, selector app=a, port 80 -> 8080/TCP.
@@ -509,6 +512,58 @@ describe('desiredEndpoints: canonical form', () => {
       expect(JSON.stringify(desiredEndpoints(service, shuffled(pods, seed)))).to.equal(reference);
     }
     expect(JSON.stringify(desiredEndpoints(service, [...pods].reverse()))).to.equal(reference);
+  });
+
+  it('built in pieces of 1, 7 and 40 pods it gives the same bytes as all the pods at once', () => {
+    const service = makeService({ publishNotReadyAddresses: false });
+    const pods = Array.from({ length: 40 }, (_, i) => nthPod(i, { ready: i % 4 !== 0 }));
+    const reference = JSON.stringify(desiredEndpoints(service, pods));
+    for (const size of [1, 7, 40]) {
+      const builder = new DesiredEndpointsBuilder(service);
+      for (let i = 0; i < pods.length; i += size) builder.addPods(pods.slice(i, i + size));
+      expect(JSON.stringify(builder.finish())).to.equal(reference);
+    }
+    // A Service that is not ours gives undefined however its pods come.
+    const external = new DesiredEndpointsBuilder(makeService({ type: 'ExternalName' }));
+    external.addPods(pods);
+    expect(external.finish()).to.equal(undefined);
+  });
+
+  it('with a memo: only pods changed since the last sync are rebuilt, and the output is the same bytes', () => {
+    /** Counts the pods whose entries were built (not found in the memo). */
+    class CountingMemo extends PodMemo<AddressEntry[]> {
+      built = 0;
+      override set(pod: V1Pod, key: string, value: AddressEntry[]): void {
+        this.built++;
+        super.set(pod, key, value);
+      }
+    }
+    const memo = new CountingMemo();
+    const build = (svc: V1Service, list: readonly V1Pod[]): string => {
+      memo.built = 0;
+      const builder = new DesiredEndpointsBuilder(svc, { memo });
+      builder.addPods(list);
+      return JSON.stringify(builder.finish());
+    };
+    const service = makeService({});
+    const pods = Array.from({ length: 20 }, (_, i) => nthPod(i, { ready: i % 3 !== 0 }));
+    expect(build(service, pods)).to.equal(JSON.stringify(desiredEndpoints(service, pods)));
+    expect(memo.built).to.equal(20);
+    // Pod 1 turns not ready (a new object, as the informer makes one); pod 19 leaves.
+    const changed = pods.slice(0, 19);
+    changed[1] = nthPod(1, { ready: false });
+    expect(build(service, changed)).to.equal(JSON.stringify(desiredEndpoints(service, changed)));
+    expect(memo.built).to.equal(1);
+    // The Service's target port changes: every pod is built again, under the new Service.
+    const retargeted = makeService({ ports: [{ port: 80, targetPort: 9090, protocol: 'TCP' }] });
+    expect(build(retargeted, changed)).to.equal(JSON.stringify(desiredEndpoints(retargeted, changed)));
+    expect(memo.built).to.equal(19);
+    // Whatever a caller does to one output, the next one is not affected.
+    const out = new DesiredEndpointsBuilder(service, { memo });
+    out.addPods(changed);
+    out.finish()!.subsets[0].addresses![0].ip = '192.0.2.1';
+    expect(build(service, changed)).to.equal(JSON.stringify(desiredEndpoints(service, changed)));
+    expect(memo.built).to.equal(0);
   });
 
   it('lists a pod given twice once, and not-ready wins when the copies disagree', () => {

@@ -1,6 +1,11 @@
 import { expect } from 'chai';
-import type { V1Endpoint } from '@kubernetes/client-node';
-import { desiredEndpointGroups } from '../../../controllers/endpointslice/desired.ts';
+import type { V1Endpoint, V1Node, V1Pod } from '@kubernetes/client-node';
+import {
+  DesiredSlicesBuilder,
+  desiredEndpointGroups,
+  type PodSliceEntry,
+} from '../../../controllers/endpointslice/desired.ts';
+import { PodMemo } from '../../../shared/endpoints/podmemo.ts';
 import type { AddressType } from '../../../shared/endpoints/slices.ts';
 import { node, pod, service } from './world.ts';
 
@@ -72,5 +77,67 @@ describe('desiredEndpointGroups: address text, as kube-controller-manager publis
 
   it('a pod IP that is not an IP is published in no slice (upstream publishes "<nil>", which the API server rejects)', () => {
     expect(publishedFor('not-an-ip')).to.deep.equal({ IPv4: [], IPv6: [] });
+  });
+
+  it('built in pieces of 1, 9 and 30 pods it gives the same groups as all the pods at once', () => {
+    const zones = new Map(['node-0', 'node-1'].map((n, i) => [n, node(n, i === 0 ? 'a' : 'b')]));
+    const nodeOf = (name: string): ReturnType<typeof node> | undefined => zones.get(name);
+    // Pods on node-2 are on a Node missing from the cache; every fourth is not ready.
+    const pods = Array.from({ length: 30 }, (_, i) => pod(i, { ready: i % 4 !== 0 }));
+    const flatten = (d: ReturnType<typeof desiredEndpointGroups>): unknown =>
+      d && {
+        addressTypes: d.addressTypes,
+        groups: [...d.groups].map(([type, byPorts]) => [
+          type,
+          [...byPorts].map(([key, g]) => [key, g.ports, [...g.endpoints]]),
+        ]),
+        podsOnMissingNodes: d.podsOnMissingNodes,
+      };
+    const reference = flatten(desiredEndpointGroups(service(), pods, nodeOf));
+    expect((reference as { podsOnMissingNodes: string[] }).podsOnMissingNodes).to.have.length(10);
+    for (const size of [1, 9, 30]) {
+      const builder = new DesiredSlicesBuilder(service(), nodeOf);
+      for (let i = 0; i < pods.length; i += size) builder.addPods(pods.slice(i, i + size));
+      expect(flatten(builder.finish())).to.deep.equal(reference);
+    }
+  });
+
+  it('with a memo: only pods or Nodes changed since the last sync are rebuilt, with the same groups', () => {
+    class CountingMemo extends PodMemo<PodSliceEntry | null> {
+      built = 0;
+      override set(pod: V1Pod, key: string, value: PodSliceEntry | null): void {
+        this.built++;
+        super.set(pod, key, value);
+      }
+    }
+    const memo = new CountingMemo();
+    const nodes = new Map(['node-0', 'node-1', 'node-2'].map((n) => [n, node(n, 'a')]));
+    const nodeOf = (name: string): V1Node | undefined => nodes.get(name);
+    const endpointsOf = (d: ReturnType<typeof desiredEndpointGroups>): unknown =>
+      [...(d?.groups.get('IPv4')?.values() ?? [])].map((g) => [g.ports, [...g.endpoints]]);
+    const build = (list: readonly V1Pod[]): unknown => {
+      memo.built = 0;
+      const builder = new DesiredSlicesBuilder(service(), nodeOf, memo);
+      builder.addPods(list);
+      return endpointsOf(builder.finish());
+    };
+    const pods = Array.from({ length: 12 }, (_, i) => pod(i));
+    expect(build(pods)).to.deep.equal(endpointsOf(desiredEndpointGroups(service(), pods, nodeOf)));
+    expect(memo.built).to.equal(12);
+    const changed = [...pods];
+    changed[4] = pod(4, { ready: false });
+    expect(build(changed)).to.deep.equal(endpointsOf(desiredEndpointGroups(service(), changed, nodeOf)));
+    expect(memo.built).to.equal(1);
+    // node-2 moves to zone b: its four pods (2, 5, 8, 11) are rebuilt with the new zone.
+    nodes.set('node-2', node('node-2', 'b'));
+    const rezoned = build(changed);
+    expect(rezoned).to.deep.equal(endpointsOf(desiredEndpointGroups(service(), changed, nodeOf)));
+    expect(memo.built).to.equal(4);
+    // Hints set on one sync's endpoints (as the slices being written get them) do not reach the next.
+    const builder = new DesiredSlicesBuilder(service(), nodeOf, memo);
+    builder.addPods(changed);
+    for (const group of builder.finish()!.groups.get('IPv4')!.values())
+      for (const endpoint of group.endpoints.values()) endpoint.hints = { forZones: [{ name: 'z' }] };
+    expect(build(changed)).to.deep.equal(rezoned);
   });
 });
