@@ -158,13 +158,12 @@ export class EndpointsReconciler implements Reconciler {
 export function apiEndpointsWriter(client: KubeClient): EndpointsWriter {
   const core = client.core;
   return {
+    // Creates and updates as plain JSON (KubeClient.writeJson): an Endpoints holds up to 1,000
+    // addresses, which the typed API would walk through client-node's models both ways.
     create: (namespace, body, signal) =>
-      core.createNamespacedEndpoints({ namespace, body }, client.withSignal(signal)),
+      client.writeJson<V1Endpoints>('POST', endpointsPath(namespace), body, signal),
     update: (namespace, body, signal) =>
-      core.replaceNamespacedEndpoints(
-        { name: body.metadata!.name!, namespace, body },
-        client.withSignal(signal),
-      ),
+      client.writeJson<V1Endpoints>('PUT', endpointsPath(namespace, body.metadata?.name ?? ''), body, signal),
     delete: async (namespace, name, signal) => {
       try {
         await core.deleteNamespacedEndpoints({ name, namespace }, client.withSignal(signal));
@@ -173,4 +172,10 @@ export function apiEndpointsWriter(client: KubeClient): EndpointsWriter {
       }
     },
   };
+}
+
+/** The API path of a namespace's Endpoints, or of one of them. */
+function endpointsPath(namespace: string, name?: string): string {
+  const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/endpoints`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
 }

@@ -160,15 +160,25 @@ export interface EndpointSliceWriter {
   delete(namespace: string, name: string, signal: AbortSignal): Promise<void>;
 }
 
+/** The API path of a namespace's EndpointSlices, or of one of them. */
+function slicesPath(namespace: string, name?: string): string {
+  const collection = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
+}
+
 export function apiEndpointSliceWriter(client: KubeClient): EndpointSliceWriter {
   const discovery = client.discovery;
   return {
+    // Creates and updates as plain JSON (KubeClient.writeJson): a slice holds up to 100 endpoints,
+    // which the typed API would walk through client-node's models both ways.
     create: (namespace, body, signal) =>
-      discovery.createNamespacedEndpointSlice({ namespace, body }, client.withSignal(signal)),
+      client.writeJson<V1EndpointSlice>('POST', slicesPath(namespace), body, signal),
     update: (namespace, body, signal) =>
-      discovery.replaceNamespacedEndpointSlice(
-        { name: body.metadata?.name ?? '', namespace, body },
-        client.withSignal(signal),
+      client.writeJson<V1EndpointSlice>(
+        'PUT',
+        slicesPath(namespace, body.metadata?.name ?? ''),
+        body,
+        signal,
       ),
     delete: async (namespace, name, signal) => {
       try {

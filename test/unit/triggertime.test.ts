@@ -39,6 +39,20 @@ describe('TriggerTimeTracker', () => {
     expect(got).to.deep.equal(T3);
   });
 
+  it('reads an unchanged pod object once; a pod that left and comes back counts as changed', () => {
+    const tracker = new TriggerTimeTracker();
+    const p1 = pod('p1', T1);
+    const p2 = pod('p2', T2);
+    tracker.compute('n/s', service(), [p1, p2]);
+    // The same objects: nothing changed, whatever their condition now says (cache objects never
+    // change in place; this shows they are not read again).
+    p1.status!.conditions![0].lastTransitionTime = T4;
+    expect(tracker.compute('n/s', service(), [p1, p2])).to.equal(undefined);
+    // p2 leaves, then comes back with its old time: a change, as it was not there in between.
+    expect(tracker.compute('n/s', service(), [p1])).to.equal(undefined);
+    expect(tracker.compute('n/s', service(), [p1, pod('p2', T2)])).to.deep.equal(T2);
+  });
+
   it('returns undefined when neither the service nor any pod changed', () => {
     const tracker = new TriggerTimeTracker();
     tracker.compute('n/s', service(), [pod('p1', T1), pod('p2')]);
