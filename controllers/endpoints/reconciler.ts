@@ -7,7 +7,7 @@
  * throws StaleCacheError (retried) instead of writing from stale data.
  */
 import type { V1Endpoints, V1Pod, V1Service } from '@kubernetes/client-node';
-import type { KubeClient } from '../../shared/kube/client.ts';
+import { namespacedPath, type KubeClient } from '../../shared/kube/client.ts';
 import type { Reconciler, Request } from '../../shared/controller/reconciler.ts';
 import { hasStatusCause, isNotFound, describeError } from '../../shared/kube/errors.ts';
 import type { EventRecorder } from '../../shared/kube/events.ts';
@@ -161,9 +161,14 @@ export function apiEndpointsWriter(client: KubeClient): EndpointsWriter {
     // Creates and updates as plain JSON (KubeClient.writeJson): an Endpoints holds up to 1,000
     // addresses, which the typed API would walk through client-node's models both ways.
     create: (namespace, body, signal) =>
-      client.writeJson<V1Endpoints>('POST', endpointsPath(namespace), body, signal),
+      client.writeJson<V1Endpoints>('POST', namespacedPath('/api/v1', 'endpoints', namespace), body, signal),
     update: (namespace, body, signal) =>
-      client.writeJson<V1Endpoints>('PUT', endpointsPath(namespace, body.metadata?.name ?? ''), body, signal),
+      client.writeJson<V1Endpoints>(
+        'PUT',
+        namespacedPath('/api/v1', 'endpoints', namespace, body.metadata?.name ?? ''),
+        body,
+        signal,
+      ),
     delete: async (namespace, name, signal) => {
       try {
         await core.deleteNamespacedEndpoints({ name, namespace }, client.withSignal(signal));
@@ -172,10 +177,4 @@ export function apiEndpointsWriter(client: KubeClient): EndpointsWriter {
       }
     },
   };
-}
-
-/** The API path of a namespace's Endpoints, or of one of them. */
-function endpointsPath(namespace: string, name?: string): string {
-  const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/endpoints`;
-  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
 }

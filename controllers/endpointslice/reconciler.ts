@@ -124,7 +124,9 @@ export class EndpointSliceReconciler implements Reconciler {
     const desired = builder.finish();
     if (!desired) return plan;
     plan.podsOnMissingNodes = desired.podsOnMissingNodes;
-    if (pods.length > PIECE_SIZE) {
+    // Built in more than one piece: the loop may have gone round in between, and may again.
+    const pieced = pods.length > PIECE_SIZE;
+    if (pieced) {
       // Other events were handled between the pieces: place against the slices cached now.
       await yieldIfTurnLong(signal);
       ours = ownSlices();
@@ -133,7 +135,7 @@ export class EndpointSliceReconciler implements Reconciler {
     const types = new Set<string>(serviceAddressTypes(service));
     const mode = hintModeOf(service);
     for (const addressType of desired.addressTypes) {
-      if (pods.length > PIECE_SIZE) await yieldIfTurnLong(signal);
+      if (pieced) await yieldIfTurnLong(signal);
       const placed = placeEndpoints({
         service,
         addressType,

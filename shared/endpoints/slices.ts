@@ -12,7 +12,7 @@ import type {
   V1EndpointSlice,
   V1ObjectReference,
 } from '@kubernetes/client-node';
-import type { KubeClient } from '../kube/client.ts';
+import { namespacedPath, type KubeClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { EndpointSliceTracker } from './tracker.ts';
 
@@ -160,11 +160,7 @@ export interface EndpointSliceWriter {
   delete(namespace: string, name: string, signal: AbortSignal): Promise<void>;
 }
 
-/** The API path of a namespace's EndpointSlices, or of one of them. */
-function slicesPath(namespace: string, name?: string): string {
-  const collection = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`;
-  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
-}
+const DISCOVERY_V1 = '/apis/discovery.k8s.io/v1';
 
 export function apiEndpointSliceWriter(client: KubeClient): EndpointSliceWriter {
   const discovery = client.discovery;
@@ -172,11 +168,16 @@ export function apiEndpointSliceWriter(client: KubeClient): EndpointSliceWriter 
     // Creates and updates as plain JSON (KubeClient.writeJson): a slice holds up to 100 endpoints,
     // which the typed API would walk through client-node's models both ways.
     create: (namespace, body, signal) =>
-      client.writeJson<V1EndpointSlice>('POST', slicesPath(namespace), body, signal),
+      client.writeJson<V1EndpointSlice>(
+        'POST',
+        namespacedPath(DISCOVERY_V1, 'endpointslices', namespace),
+        body,
+        signal,
+      ),
     update: (namespace, body, signal) =>
       client.writeJson<V1EndpointSlice>(
         'PUT',
-        slicesPath(namespace, body.metadata?.name ?? ''),
+        namespacedPath(DISCOVERY_V1, 'endpointslices', namespace, body.metadata?.name ?? ''),
         body,
         signal,
       ),

@@ -72,6 +72,15 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * "endpoints"; /apis/discovery.k8s.io/v1/namespaces/n/endpointslices -> "endpointslices";
  * /api/v1/namespaces/n/pods/x/status -> "pods/status"; /api/v1/namespaces/n -> "namespaces".
  */
+/**
+ * The API path of a namespaced collection, or of one object in it: `apiBase` is "/api/v1" or
+ * "/apis/<group>/<version>", `resource` the plural ("endpoints").
+ */
+export function namespacedPath(apiBase: string, resource: string, namespace: string, name?: string): string {
+  const collection = `${apiBase}/namespaces/${encodeURIComponent(namespace)}/${resource}`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
+}
+
 export function resourceOfPath(path: string): string {
   const segs = path.split('?')[0].split('/').filter(Boolean);
   let i = segs[0] === 'api' ? 2 : segs[0] === 'apis' ? 3 : -1;
@@ -172,11 +181,7 @@ export class KubeClient implements ListWatchClient {
             await this.throttle(ctx.getSignal());
             ctx.setHeaderParam('User-Agent', this.userAgent);
             const method = String(ctx.getHttpMethod());
-            if (WRITE_METHODS.has(method)) {
-              const labels = { verb: method, resource: resourceOfPath(new URL(ctx.getUrl()).pathname) };
-              if (fenced) this.checkFence(labels);
-              this.metrics?.writes.inc(labels);
-            }
+            this.admitWrite(method, new URL(ctx.getUrl()).pathname, fenced);
             const started = this.clock.now();
             try {
               const resp = await inner.send(ctx).toPromise();
@@ -230,6 +235,14 @@ export class KubeClient implements ListWatchClient {
         },
       },
     };
+  }
+
+  /** For a write: asks the fence (when `fenced`; throws FencedError) and counts it. */
+  private admitWrite(method: string, pathname: string, fenced: boolean): void {
+    if (!WRITE_METHODS.has(method)) return;
+    const labels = { verb: method, resource: resourceOfPath(pathname) };
+    if (fenced) this.checkFence(labels);
+    this.metrics?.writes.inc(labels);
   }
 
   private checkFence(labels: { verb: string; resource: string }): void {
@@ -308,11 +321,7 @@ export class KubeClient implements ListWatchClient {
     ctx.setHeaderParam('Accept', 'application/json');
     if (body !== undefined) ctx.setHeaderParam('Content-Type', 'application/json');
     await this.throttle(signal);
-    if (WRITE_METHODS.has(method)) {
-      const labels = { verb: String(method), resource: resourceOfPath(url.pathname) };
-      this.checkFence(labels);
-      this.metrics?.writes.inc(labels);
-    }
+    this.admitWrite(String(method), url.pathname, true);
     const started = this.clock.now();
     let resp;
     try {

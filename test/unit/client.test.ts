@@ -1,5 +1,15 @@
 import { expect } from 'chai';
-import { resourceOfPath } from '../../shared/kube/client.ts';
+import { namespacedPath, resourceOfPath } from '../../shared/kube/client.ts';
+
+describe('namespacedPath', () => {
+  it('names a namespaced collection and one object in it, under the core and a group API', () => {
+    expect(namespacedPath('/api/v1', 'endpoints', 'ns')).to.equal('/api/v1/namespaces/ns/endpoints');
+    expect(namespacedPath('/apis/discovery.k8s.io/v1', 'endpointslices', 'ns', 's-abc')).to.equal(
+      '/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices/s-abc',
+    );
+    expect(resourceOfPath(namespacedPath('/api/v1', 'endpoints', 'ns', 'svc'))).to.equal('endpoints');
+  });
+});
 
 describe('resourceOfPath', () => {
   it('names endpoints for a namespaced core object and for its collection', () => {
